@@ -1,0 +1,3 @@
+from sfsync.cli import main
+
+main()

@@ -1,0 +1,229 @@
+"""The ``sfsync`` command line: parse, call the library, print, exit.
+
+Every command is a few lines over a library call that a Python caller can make
+too. Failures end with one readable paragraph on stderr (and an ``error`` event
+in JSON log mode) and the exit code of :mod:`sfsync.errors`; a traceback only
+with ``-v``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import click
+
+from sfsync import __version__
+from sfsync.config import LoadedSettings, Settings, load_settings
+from sfsync.errors import (
+    EXIT_INTERNAL,
+    SfsyncError,
+    UsageError,
+    exit_code_for,
+)
+from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text, register_secrets
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    """What every command gets: the global options and lazily loaded settings."""
+
+    config_path: Path | None
+    verbose: int
+    log_format: LogFormat | None
+    _loaded: LoadedSettings | None = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> LoadedSettings:
+        if self._loaded is None:
+            loaded = load_settings(self.config_path)
+            register_secrets(loaded.settings.secret_values())
+            configure_logging(
+                self.log_format or loaded.settings.logging.format,
+                level=loaded.settings.logging.level,
+                verbosity=self.verbose,
+            )
+            log = get_logger()
+            for warning in loaded.warnings:
+                log.warning("config.warning", message=warning)
+            self._loaded = loaded
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        if self._loaded is not None and self._loaded.settings.logging.format != "auto":
+            return self._loaded.settings.logging.format == "json"
+        return not sys.stderr.isatty()
+
+
+def _fail(app: App | None, exc: BaseException) -> NoReturn:
+    code = exit_code_for(exc)
+    if isinstance(exc, SfsyncError):
+        message = redact_text(exc.message)
+    else:
+        message = redact_text(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in sfsync; "
+            "run again with -v and report the traceback."
+        )
+    if app is not None and app.verbose:
+        sys.stderr.write(redact_text("".join(traceback.format_exception(exc))))
+    if app is not None and app.json_logs:
+        get_logger().error("error", message=message, exit_code=code)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class SfsyncGroup(click.Group):
+    """Turns sfsync errors (and bugs) into a paragraph and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            _fail(ctx.find_object(App), exc)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def parse_iso_date(value: str | None, option: str) -> date | None:
+    """``YYYY-MM-DD`` only (DESIGN.md); anything else is a usage error naming the option."""
+    if value is None:
+        return None
+    from sfsync.salesforce.formats import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+@click.group(cls=SfsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="sfsync")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (else $SFSYNC_CONFIG, else config/sfsync.yaml, else defaults).",
+)
+@click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default=None,
+    help="JSON lines or console logs (default: JSON unless stderr is a terminal).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, log_format: str | None) -> None:
+    """Keep a SQL warehouse in sync with Salesforce, audit the pipeline, write back Tasks."""
+    fmt = cast(LogFormat | None, log_format)
+    configure_logging(fmt or "auto", verbosity=verbose)
+    ctx.obj = App(config_path, verbose, fmt)
+
+
+# --------------------------------------------------------------------------- db
+
+
+@cli.group()
+def db() -> None:
+    """Warehouse schema: create, upgrade, inspect."""
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Create or upgrade the warehouse schema to this sfsync's head revision."""
+    from sfsync.warehouse import open_warehouse, upgrade
+
+    warehouse = open_warehouse(app.settings.database, require_head=False, create=True)
+    try:
+        with warehouse.engine.begin() as conn:
+            before, after = upgrade(conn)
+    finally:
+        warehouse.dispose()
+    where = app.settings.database.display_url()
+    if before == after:
+        click.echo(f"{where}: already at revision {after}")
+    else:
+        click.echo(f"{where}: upgraded from {before or 'empty'} to {after}")
+    get_logger().info("db.upgrade", before=before, after=after)
+
+
+@db.command("current")
+@pass_app
+def db_current(app: App) -> None:
+    """Show the warehouse's schema revision and this sfsync's head."""
+    from sfsync.warehouse import current_revision, head_revision, open_warehouse
+
+    warehouse = open_warehouse(app.settings.database, require_head=False)
+    try:
+        with warehouse.engine.connect() as conn:
+            current = current_revision(conn)
+    finally:
+        warehouse.dispose()
+    head = head_revision()
+    state = "up to date" if current == head else "needs `sfsync db upgrade`"
+    click.echo(f"current: {current or '(empty)'}\nhead:    {head}\n{state}")
+
+
+# --------------------------------------------------------------------------- check
+
+
+@cli.command()
+@pass_app
+def check(app: App) -> None:
+    """Preflight: config, database, schema, Salesforce login, fields, API budget."""
+    from sfsync.checks import run_checks, worst_exit_code
+
+    results = run_checks(app.loaded)
+    for result in results:
+        mark = "warn" if result.warning else ("ok" if result.ok else "FAIL")
+        click.echo(f"[{mark:>4}] {result.name}: {redact_text(result.detail)}")
+    code = worst_exit_code(results)
+    if code:
+        failed = sum(1 for r in results if not r.ok)
+        click.echo(f"{failed} check(s) failed", err=True)
+        sys.exit(code)
+
+
+def _register_optional_commands() -> None:
+    """Commands whose packages are optional at import time (kept import-light)."""
+    try:
+        from sfsync.devorg.cli import devorg
+    except ImportError:  # pragma: no cover - the dev org ships with sfsync
+        return
+    cli.add_command(devorg)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="sfsync")
+    except SystemExit:
+        raise
+    except BaseException as exc:  # pragma: no cover - SfsyncGroup catches first
+        click.echo(f"error: {redact_text(str(exc))}", err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,166 @@
+"""structlog set-up: JSON lines off a TTY, readable console output on one.
+
+Events are dotted nouns with key-value context (``log.info("sync.page",
+object="Opportunity", rows=2000)``); ``run_id`` is bound for the whole of a
+run. A redaction processor replaces registered secret values and secret-named
+keys wherever they appear: a second line of defence behind never logging them.
+"""
+
+from __future__ import annotations
+
+import logging as stdlib_logging
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "LogFormat",
+    "bind_run",
+    "configure_logging",
+    "get_logger",
+    "redact_text",
+    "register_secrets",
+    "unbind_run",
+]
+
+LogFormat = Literal["auto", "json", "console"]
+
+REDACTED = "[redacted]"
+_SECRET_KEY_RE = re.compile(
+    r"(password|secret|token|session_id|sessionid|authorization|private_key|api_key|assertion)",
+    re.IGNORECASE,
+)
+_BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9!._\-]+", re.IGNORECASE)
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember secret values so that they are masked in every log line and error."""
+    with _secrets_lock:
+        # Very short values would mask innocent text; real secrets are longer.
+        _secrets.update(v for v in values if v and len(v) >= 4)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with registered secrets and bearer tokens replaced by ``[redacted]``."""
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _BEARER_RE.sub(r"\1" + REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if _SECRET_KEY_RE.search(str(k)) else _redact_value(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def redact_secrets(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: mask secret-named keys and registered secret values."""
+    for key in list(event_dict):
+        if key != "event" and _SECRET_KEY_RE.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact_value(event_dict[key])
+    return event_dict
+
+
+class _StderrLogger:
+    """Writes each rendered line to the *current* ``sys.stderr`` (pytest swaps it)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        stream = self._stream or sys.stderr
+        with self._lock:
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StderrLoggerFactory:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def __call__(self, *args: Any) -> _StderrLogger:
+        return _StderrLogger(self._stream)
+
+
+def configure_logging(
+    fmt: LogFormat = "auto",
+    *,
+    level: str = "INFO",
+    verbosity: int = 0,
+    stream: TextIO | None = None,
+) -> None:
+    """Configure structlog for this process. Safe to call again (the CLI does, after config)."""
+    target = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if _isatty(target) else "json"
+    if verbosity > 0:
+        level = "DEBUG"
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Processor
+    if fmt == "json":
+        shared.append(structlog.processors.dict_tracebacks)
+        renderer = structlog.processors.JSONRenderer(sort_keys=False, default=str)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(target))
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            stdlib_logging.getLevelNamesMapping()[level]
+        ),
+        logger_factory=_StderrLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries that use the standard logging module (alembic, apscheduler) stay quiet
+    # unless -v: their INFO chatter is not part of sfsync's event stream.
+    stdlib_logging.basicConfig(level=stdlib_logging.WARNING, stream=target)
+    quiet = stdlib_logging.DEBUG if verbosity > 1 else stdlib_logging.WARNING
+    for name in ("alembic", "apscheduler", "urllib3", "httpx", "simple_salesforce"):
+        stdlib_logging.getLogger(name).setLevel(quiet)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def get_logger(**initial: Any) -> Any:
+    """A structlog bound logger."""
+    return structlog.get_logger(**initial)
+
+
+def bind_run(run_id: int | str, **extra: Any) -> None:
+    """Bind ``run_id`` (and extra context) to every event of this run."""
+    structlog.contextvars.bind_contextvars(run_id=run_id, **extra)
+
+
+def unbind_run(*keys: str) -> None:
+    structlog.contextvars.unbind_contextvars("run_id", *keys)

@@ -1,0 +1,126 @@
+"""Engines, sessions, and the schema-revision gate every warehouse command goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sfsync.config import DatabaseSettings
+from sfsync.errors import ConfigError, DatabaseUnreachable, SchemaError
+from sfsync.logging import redact_text
+
+__all__ = ["Warehouse", "create_warehouse_engine", "open_warehouse"]
+
+
+@dataclass
+class Warehouse:
+    """An open warehouse: the engine plus a session factory."""
+
+    engine: Engine
+    settings: DatabaseSettings
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def new_session(self) -> Session:
+        """A session whose transactions the caller manages (for batch commits)."""
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (reports, `sfsync findings`) run beside a sync; busy_timeout
+    # waits out short write locks instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_warehouse_engine(settings: DatabaseSettings) -> Engine:
+    """An engine for ``database.url``; a URL SQLAlchemy cannot use is a ConfigError."""
+    url = make_url(settings.effective_url())
+    kwargs: dict[str, Any] = {"echo": settings.echo, "future": True}
+    if url.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": settings.connect_timeout_s}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError([f"database.url: cannot use {settings.display_url()!r}: {exc}"]) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def sqlite_path(settings: DatabaseSettings) -> Path | None:
+    """The file of a file-backed SQLite URL, else None."""
+    url = make_url(settings.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def open_warehouse(
+    settings: DatabaseSettings, *, require_head: bool = True, create: bool = False
+) -> Warehouse:
+    """Connect, and (unless told otherwise) insist the schema is at this sfsync's head.
+
+    Raises :class:`DatabaseUnreachable` (exit 3) when the server cannot be reached
+    or refuses the credentials, :class:`SchemaError` (exit 2) when the schema is
+    missing, older, or from a newer sfsync. Never creates a SQLite file unless
+    ``create`` (only ``sfsync db upgrade`` does).
+    """
+    path = sqlite_path(settings)
+    if path is not None and not path.exists():
+        if not create:
+            raise SchemaError(
+                f"the warehouse {str(path)!r} does not exist: run `sfsync db upgrade` to create it"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse = Warehouse(create_warehouse_engine(settings), settings)
+    try:
+        with warehouse.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            if require_head:
+                from sfsync.warehouse.migrate import require_head_revision
+
+                require_head_revision(conn)
+    except OperationalError as exc:
+        warehouse.dispose()
+        reason = redact_text(str(exc.orig or exc).strip().splitlines()[0])
+        raise DatabaseUnreachable(
+            f"cannot connect to the database {settings.display_url()!r} (database.url): {reason}"
+        ) from None
+    except SchemaError:
+        warehouse.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        warehouse.dispose()
+        raise DatabaseUnreachable(
+            f"the database {settings.display_url()!r} (database.url) failed: "
+            f"{redact_text(str(exc).splitlines()[0])}"
+        ) from None
+    return warehouse

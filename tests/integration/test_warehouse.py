@@ -1,0 +1,164 @@
+"""The warehouse schema on SQLite and a real PostgreSQL: upgrade, revisions, drift."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from sfsync.config import DatabaseSettings
+from sfsync.errors import DatabaseUnreachable, SchemaError
+from sfsync.warehouse import head_revision, open_warehouse, upgrade
+from sfsync.warehouse.migrate import alembic_config, current_revision
+from sfsync.warehouse.models import Base, Finding, Opportunity, Run
+from tests.cli_helpers import run_cli
+
+
+def upgraded(url: str):  # type: ignore[no-untyped-def]
+    warehouse = open_warehouse(DatabaseSettings(url=url), require_head=False, create=True)
+    with warehouse.engine.begin() as conn:
+        upgrade(conn)
+    return warehouse
+
+
+def test_upgrade_creates_every_table_and_second_run_is_a_no_op(db_url: str) -> None:
+    warehouse = open_warehouse(DatabaseSettings(url=db_url), require_head=False, create=True)
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == (None, head_revision())
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == (head_revision(), head_revision())
+        tables = set(conn.dialect.get_table_names(conn))
+    assert set(Base.metadata.tables) <= tables
+    warehouse.dispose()
+
+
+def test_alembic_check_finds_no_drift(db_url: str) -> None:
+    """The models and the migrations describe the same schema (alembic check)."""
+    warehouse = upgraded(db_url)
+    with warehouse.engine.connect() as conn:
+        command.check(alembic_config(conn))
+    warehouse.dispose()
+
+
+def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
+    warehouse = upgraded(db_url)
+    berlin = timezone(timedelta(hours=2))
+    stamp = datetime(2024, 8, 1, 12, 30, 5, tzinfo=berlin)
+    with warehouse.session() as session:
+        session.add(
+            Opportunity(
+                id="0065g00000AbCdEAAV",
+                raw={"Id": "0065g00000AbCdEAAV"},
+                system_modstamp=stamp,
+                synced_at=stamp,
+                close_date=date(2024, 8, 1),
+                amount=50000.0,
+            )
+        )
+    with warehouse.session() as session:
+        row = session.scalars(select(Opportunity)).one()
+    assert row.system_modstamp == stamp
+    assert row.system_modstamp is not None
+    assert row.system_modstamp.tzinfo is not None
+    assert row.system_modstamp.utcoffset() == timedelta(0)
+    assert row.raw == {"Id": "0065g00000AbCdEAAV"}
+    assert row.is_deleted is False
+    warehouse.dispose()
+
+
+def test_at_most_one_live_finding_per_rule_and_opportunity(db_url: str) -> None:
+    """The partial unique index refuses a second open finding but allows history."""
+    warehouse = upgraded(db_url)
+    now = datetime.now(UTC)
+    with warehouse.session() as session:
+        session.execute(
+            insert(Run).values(id=1, kind="audit", status="ok", started_at=now, counts={})
+        )
+
+    def finding(status: str) -> dict[str, object]:
+        return {
+            "rule": "close_date_past",
+            "opportunity_id": "0065g00000AbCdEAAV",
+            "status": status,
+            "profile": "global",
+            "severity": "error",
+            "details": {},
+            "settings_hash": "h",
+            "opened_at": now,
+        }
+
+    with warehouse.session() as session:
+        session.execute(
+            insert(Finding), [finding("resolved"), finding("resolved"), finding("open")]
+        )
+    with pytest.raises(IntegrityError), warehouse.session() as session:
+        session.execute(insert(Finding).values(**finding("waived")))
+    warehouse.dispose()
+
+
+def test_newer_revision_is_refused_and_nothing_written(db_url: str) -> None:
+    """A database upgraded by a newer sfsync is not touched: exit 2 naming the revision."""
+    warehouse = upgraded(db_url)
+    with warehouse.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    with pytest.raises(SchemaError, match="'ffff9999'"):
+        open_warehouse(DatabaseSettings(url=db_url))
+    with warehouse.engine.begin() as conn, pytest.raises(SchemaError, match="newer sfsync"):
+        upgrade(conn)
+    outcome = run_cli("db", "upgrade", env={"SFSYNC_DATABASE_URL": db_url})
+    assert outcome.exit_code == 2
+    assert "ffff9999" in outcome.stderr
+    with warehouse.engine.connect() as conn:
+        assert current_revision(conn) == "ffff9999"
+    warehouse.dispose()
+
+
+def test_cli_db_upgrade_then_check_passes(db_url: str) -> None:
+    env = {"SFSYNC_DATABASE_URL": db_url}
+    first = run_cli("db", "upgrade", env=env)
+    assert first.exit_code == 0, first.output
+    assert "upgraded from empty" in first.stdout
+    second = run_cli("db", "upgrade", env=env)
+    assert "already at revision" in second.stdout
+    check = run_cli("check", env=env)
+    assert check.exit_code == 0, check.output
+    assert "schema: at head revision" in check.stdout
+    current = run_cli("db", "current", env=env)
+    assert "up to date" in current.stdout
+
+
+def test_empty_database_needs_upgrade(db_url: str) -> None:
+    with pytest.raises(SchemaError, match="sfsync db upgrade"):
+        open_warehouse(DatabaseSettings(url=db_url), create=True)
+
+
+@pytest.mark.postgres
+def test_unreachable_postgres_exits_3_without_leaking_the_password() -> None:
+    url = "postgresql://sfsync:pw-do-not-print@127.0.0.1:1/nowhere"
+    with pytest.raises(DatabaseUnreachable) as exc:
+        open_warehouse(DatabaseSettings(url=url))
+    assert "pw-do-not-print" not in str(exc.value)
+    outcome = run_cli("check", env={"SFSYNC_DATABASE_URL": url})
+    assert outcome.exit_code == 3
+    assert "pw-do-not-print" not in outcome.output
+
+
+@pytest.mark.postgres
+def test_unknown_postgres_database_exits_3(postgres_server_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server_url).set(database="no_such_database_here")
+    outcome = run_cli("check", env={"SFSYNC_DATABASE_URL": url.render_as_string(False)})
+    assert outcome.exit_code == 3
+    assert 'database "no_such_database_here" does not exist' in outcome.output
+
+
+def test_sqlite_parent_directory_is_created_by_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'w.db'}"
+    outcome = run_cli("db", "upgrade", env={"SFSYNC_DATABASE_URL": url})
+    assert outcome.exit_code == 0, outcome.output
+    assert (tmp_path / "nested" / "dir" / "w.db").exists()
