@@ -346,7 +346,7 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "CurrencyType",
-            "01L",
+            "02j",
             "Currencies",
             [
                 _f("IsoCode", "picklist"),
