@@ -412,7 +412,8 @@ def build_catalog(
     manager_count = max(2, -(-reps // 8))
     managers: list[UserInfo] = []
     for m in range(manager_count):
-        region = REGIONS[m % len(REGIONS)]
+        # Every region has a manager; beyond that, AMER is the biggest sales force.
+        region = REGIONS[m] if m < len(REGIONS) else rng.choices(REGIONS, (50, 30, 20))[0]
         # Manager 0 is always inactive so that an inactive rep under an inactive
         # manager exists in every org (the write-back's fallback-owner path).
         active = m != 0 and rng.random() >= 0.12

@@ -68,7 +68,7 @@ INTEGRATION_LAST_SHARE = 0.10
 
 REV_REC_TERMS = ("Ratable", "Upon Delivery", "Milestone", "Upon Acceptance")
 # Chance that Rev Rec Terms is blank, by final stage: entered as deals progress.
-_REV_REC_BLANK = (0.75, 0.62, 0.52, 0.40, 0.30, 0.10, 0.45, 0.60)
+_REV_REC_BLANK = (0.75, 0.62, 0.52, 0.45, 0.36, 0.10, 0.45, 0.60)
 _LEAD_SOURCES = (
     "Web",
     "Phone Inquiry",
