@@ -422,6 +422,21 @@ class DevOrg:
         with self._lock, self._savepoint():
             return self._upsert(sobject, ext_field, value, fields, user)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[], None]]:
+        """Hold the org for a multi-step request; the yielded callable rolls it all back."""
+        with self._lock:
+            name = f"tx{next(self._savepoints)}"
+            self._conn.execute(f"SAVEPOINT {name}")
+
+            def rollback() -> None:
+                self._conn.execute(f"ROLLBACK TO {name}")
+
+            try:
+                yield rollback
+            finally:
+                self._conn.execute(f"RELEASE {name}")
+
     def batch(self, operations: list[Callable[[], T]], all_or_none: bool) -> list[T | WriteError]:
         """Run collection operations in request order, each atomic, optionally all-or-none."""
         with self._lock:

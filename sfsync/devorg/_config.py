@@ -1,0 +1,64 @@
+"""``write_config``: a complete sfsync config whose ``salesforce`` section reaches a dev org."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from sfsync.devorg._server import DevOrgServer
+
+__all__ = ["write_config"]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def write_config(
+    path: Path,
+    server: DevOrgServer,
+    *,
+    database_url: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write the YAML config atomically with mode 0600 (it holds the client secret)."""
+    path = Path(path)
+    config: dict[str, Any] = {
+        "salesforce": {
+            "auth": "client_credentials",
+            "login_url": server.url,
+            "api_version": "62.0",
+            "client_id": server.client_id,
+            "client_secret": server.client_secret,
+            "username": server.username,
+            "password": server.password,
+            "security_token": server.security_token,
+            "ca_bundle": str(server.ca_path) if server.ca_path else None,
+            "timeout_s": 30,
+        }
+    }
+    if database_url is not None:
+        config["database"] = {"url": database_url}
+    if extra:
+        _merge(config, extra)
+    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(handle, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
