@@ -953,6 +953,7 @@ def save_data(
                     first = False
                 out.write("]")
             out.write("\n}}\n")
+        Path(tmp).chmod(0o600 if credentials else 0o644)  # credentials are secrets
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,173 @@
+"""``sfsync devorg``: serve a dev org (and, from :mod:`sfsync.devorg.generate`, make one).
+
+The main CLI does ``cli.add_command(devorg)``; ``python -m sfsync.devorg`` runs
+this group on its own, with the same error paragraphs and exit codes.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from sfsync.errors import SfsyncError, exit_code_for
+
+__all__ = ["devorg", "main", "serve_command"]
+
+
+class _DevorgGroup(click.Group):
+    """Standalone (``python -m sfsync.devorg``): turn sfsync errors into a paragraph + exit code.
+
+    Under the main ``sfsync`` group errors propagate, so that group reports them
+    (and logs the ``error`` event in JSON mode) the same way as for every command.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is not None:
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except SfsyncError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exit_code_for(exc))
+
+
+@click.group("devorg", cls=_DevorgGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def devorg() -> None:
+    """A Salesforce-compatible org on loopback, for demos, tests and benchmarks."""
+
+
+def _log_format(ctx: click.Context) -> str:
+    root = ctx.find_root().obj
+    fmt = getattr(root, "log_format", None)
+    return fmt if isinstance(fmt, str) else "auto"
+
+
+@devorg.command("serve")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The org's data file (see sfsync/devorg/README.md).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port; 0 picks a free one (printed).",
+)
+@click.option(
+    "--write-config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write an sfsync config (mode 0600) that connects to this org.",
+)
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="On SIGTERM/SIGINT, write the org's state here (atomically).",
+)
+@click.option(
+    "--fault",
+    "fault_spec",
+    default=None,
+    help="Faults, e.g. latency=50ms,error_rate=0.1,session_ttl=300,seed=7.",
+)
+@click.option(
+    "--api-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Daily API request allowance (default: the data file's, else 5,000,000).",
+)
+@click.option(
+    "--bulk-delay",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds a Bulk 2.0 query job stays InProgress.",
+)
+@click.option(
+    "--ca-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the local CA certificate (default: a temp dir).",
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    data_path: Path,
+    host: str,
+    port: int,
+    config_path: Path | None,
+    save_path: Path | None,
+    fault_spec: str | None,
+    api_limit: int | None,
+    bulk_delay: float,
+    ca_dir: Path | None,
+) -> None:
+    """Serve a dev org until SIGTERM/SIGINT; prints its URL on stdout."""
+    from sfsync.devorg import DevOrg, DevOrgServer, FaultSpec, write_config
+    from sfsync.logging import configure_logging
+
+    configure_logging(_log_format(ctx))  # type: ignore[arg-type]
+    faults = FaultSpec.parse(fault_spec) if fault_spec else None
+    org = DevOrg.load(data_path)  # a bad file exits 2 here, before any port or config
+    server = DevOrgServer(
+        org,
+        host=host,
+        port=port,
+        faults=faults,
+        ca_dir=ca_dir,
+        api_limit=api_limit,
+        bulk_delay=bulk_delay,
+        log_requests=True,
+    )
+    server.save_path = save_path
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with server:
+            if config_path is not None:
+                write_config(config_path, server)
+            click.echo(server.url)
+            sys.stdout.flush()
+            click.echo(f"devorg: CA certificate {server.ca_path}", err=True)
+            click.echo(f"devorg: admin token {server.admin_token}", err=True)
+            while not stop.wait(0.5):
+                pass
+        if save_path is not None:
+            org.save(save_path)
+            click.echo(f"devorg: saved the org to {save_path}", err=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        org.close()
+
+
+def _add_generate() -> None:
+    """``generate`` lives in :mod:`sfsync.devorg.generate` (its own module and owner)."""
+    try:
+        from sfsync.devorg.generate import generate_command
+    except ImportError:  # pragma: no cover - only while the generator is being written
+        return
+    devorg.add_command(generate_command)
+
+
+_add_generate()
+
+
+def main() -> None:
+    """``python -m sfsync.devorg``."""
+    devorg.main(prog_name="python -m sfsync.devorg")
