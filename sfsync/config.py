@@ -41,7 +41,6 @@ from pydantic import (
 )
 
 from sfsync.errors import ConfigError
-from sfsync.salesforce.formats import is_salesforce_id
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -134,6 +133,8 @@ def _time_zone(value: str) -> str:
 
 
 def _record_id(value: str) -> str:
+    from sfsync.salesforce.formats import is_salesforce_id  # the package imports this module
+
     if not is_salesforce_id(value):
         raise ValueError(f"{value!r} is not a Salesforce record id (15 or 18 characters)")
     return value
@@ -267,6 +268,8 @@ class SyncSettings(_Section):
     max_api_share: float = Field(default=0.2, gt=0, le=1)
     api_floor: int = Field(default=1000, ge=0)
     bulk_threshold: int = Field(default=50_000, ge=1)
+    bulk_page_size: int = Field(default=20_000, ge=1000, le=250_000)
+    bulk_poll_s: float = Field(default=2.0, gt=0, le=60)
     page_size: int = Field(default=2000, ge=200, le=2000)
     lookback_s: int = Field(default=300, ge=0)
     lag_s: int = Field(default=30, ge=0)

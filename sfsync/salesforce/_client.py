@@ -1,0 +1,510 @@
+"""The Salesforce client: every HTTP call sfsync makes to an org goes through here.
+
+- REST (query/queryAll/describe/sObject/collections/composite) through
+  simple-salesforce on a ``requests`` session with sfsync's CA trust and a
+  timeout on every call; Bulk API 2.0 through httpx (see ``_bulk``).
+- :meth:`SalesforceClient.call` is the single choke point: budget check, call
+  counting, retries with exponential backoff and full jitter on transport
+  errors, 420/429/5xx and ``UNABLE_TO_LOCK_ROW`` (honouring ``Retry-After``),
+  re-login and one replay on ``INVALID_SESSION_ID``, and the one mapping of
+  failures to sfsync exceptions (``_errors``).
+- ``Sforce-Limit-Info`` and ``Date`` are read off every response: the former
+  feeds the budget, the latter gives the *server's* clock for sync windows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
+from sfsync.config import SalesforceSettings, SyncSettings
+from sfsync.errors import (
+    ApiError,
+    AuthError,
+    RetryableError,
+    SalesforceUnreachable,
+    SessionExpired,
+    SfsyncError,
+)
+from sfsync.logging import get_logger
+from sfsync.salesforce._auth import SalesforceSession, login
+from sfsync.salesforce._budget import ApiBudget, parse_limit_info
+from sfsync.salesforce._errors import (
+    RetryableResponse,
+    TransportError,
+    classify_response,
+    classify_transport,
+    non_json,
+)
+
+__all__ = ["RetryPolicy", "SalesforceClient", "SubResponse"]
+
+log = get_logger()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_s: float = 1.0
+    max_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, sync: SyncSettings) -> RetryPolicy:
+        return cls(sync.max_attempts, sync.backoff_base_s, sync.backoff_max_s)
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^attempt)]."""
+        ceiling = min(self.max_s, self.base_s * (2**attempt))
+        jittered = rng.uniform(0, ceiling)
+        if retry_after is not None:
+            return max(jittered, min(retry_after, self.max_s))
+        return jittered
+
+
+@dataclass(frozen=True)
+class SubResponse:
+    """One answer of a ``/composite`` call."""
+
+    reference_id: str
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def raise_for_error(self, what: str) -> Any:
+        if not self.ok:
+            raise classify_response(self.status, self.body, what=what)
+        return self.body
+
+
+class _TimeoutSession(requests.Session):
+    """A requests session that puts a timeout on every request (simple-salesforce sets none)."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass
+class _ServerClock:
+    """The org's clock, from ``Date`` headers, advanced by our monotonic clock."""
+
+    at: datetime | None = None
+    mono: float = 0.0
+
+    def observe(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            parsed = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        self.at, self.mono = parsed.astimezone(UTC), time.monotonic()
+
+    def now(self) -> datetime:
+        if self.at is None:
+            return datetime.now(UTC).replace(microsecond=0)
+        return self.at + timedelta(seconds=time.monotonic() - self.mono)
+
+
+@dataclass
+class SalesforceClient:
+    """A logged-in connection to one org, with retries, budget and call accounting."""
+
+    settings: SalesforceSettings
+    budget: ApiBudget
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    session: SalesforceSession | None = None
+    # Bulk 2.0 goes over httpx; a transport may be injected (httpx.MockTransport in tests).
+    httpx_transport: httpx.BaseTransport | None = None
+    api_calls: int = 0
+    retries: int = 0
+    relogins: int = 0
+
+    def __post_init__(self) -> None:
+        self._sf: Salesforce | None = None
+        self._http: _TimeoutSession | None = None
+        self._clock = _ServerClock()
+        self._lock = threading.Lock()
+        self._describes: dict[str, dict[str, Any]] = {}
+        self._last_headers: Any = {}
+
+    # ------------------------------------------------------------------ connection
+
+    @classmethod
+    def connect(
+        cls, settings: SalesforceSettings, sync: SyncSettings, **kwargs: Any
+    ) -> SalesforceClient:
+        """Log in and return a client whose budget knows the org's remaining allowance."""
+        client = cls(
+            settings,
+            ApiBudget(sync.max_api_share, sync.api_floor),
+            RetryPolicy.from_settings(sync),
+            **kwargs,
+        )
+        client.login()
+        return client
+
+    @classmethod
+    def from_session(
+        cls,
+        settings: SalesforceSettings,
+        session: SalesforceSession,
+        *,
+        budget: ApiBudget | None = None,
+        **kwargs: Any,
+    ) -> SalesforceClient:
+        """A client over a session obtained elsewhere (no login call)."""
+        client = cls(settings, budget or ApiBudget(1.0, 0), session=session, **kwargs)
+        client._build()
+        return client
+
+    def login(self) -> None:
+        if self.session is None or self.session.refreshable:
+            self.session = login(self.settings)
+        self._build()
+
+    def _build(self) -> None:
+        assert self.session is not None
+        if self._http is None:
+            http = _TimeoutSession((min(10.0, self.settings.timeout_s), self.settings.timeout_s))
+            http.verify = str(self.settings.ca_bundle) if self.settings.ca_bundle else True
+            # Otherwise REQUESTS_CA_BUNDLE / proxy env vars silently override `verify`.
+            http.trust_env = False
+            http.headers["Sforce-Call-Options"] = "client=sfsync"
+            http.hooks["response"].append(self._on_response)
+            self._http = http
+        sf = Salesforce(
+            instance_url=self.session.instance_url,
+            session_id=self.session.access_token,
+            session=self._http,
+            version=self.settings.api_version,
+        )
+        sf.headers.pop("X-PrettyPrint", None)  # compact JSON: big pages are a third smaller
+        self._sf = sf
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> SalesforceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def integration_user_id(self) -> str | None:
+        return self.session.user_id if self.session else None
+
+    @property
+    def instance_url(self) -> str:
+        return self.session.instance_url if self.session else ""
+
+    @property
+    def base_path(self) -> str:
+        return f"/services/data/v{self.settings.api_version}"
+
+    def server_now(self) -> datetime:
+        """The org's current time (from the last ``Date`` header), to the second."""
+        return self._clock.now().replace(microsecond=0)
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # simple-salesforce's exceptions drop the response; keep its headers for Retry-After.
+        self._last_headers = response.headers
+        self.observe_headers(response.headers)
+
+    def observe_headers(self, headers: Any) -> None:
+        """Feed the budget and the server clock from one response's headers."""
+        usage = parse_limit_info(headers.get("Sforce-Limit-Info"))
+        with self._lock:
+            if usage is not None:
+                self.budget.observe(*usage)
+            self._clock.observe(headers.get("Date"))
+
+    # ------------------------------------------------------------------ the choke point
+
+    def call(self, what: str, fn: Callable[[Salesforce], T], *, idempotent: bool = True) -> T:
+        """Run one HTTP call ``fn(sf)`` with budget, counting, retries and re-login.
+
+        Non-idempotent calls (creating records) are only retried when the request
+        certainly did not reach Salesforce; otherwise the ambiguity is surfaced as
+        :class:`RetryableError` so the caller can reconcile before re-sending.
+        """
+        attempt = 0
+        relogged = False
+        while True:
+            with self._lock:
+                self.budget.check()
+                self.budget.spend()
+                self.api_calls += 1
+            assert self._sf is not None, "call login() first"
+            try:
+                return fn(self._sf)
+            except Exception as raw:
+                error = self._map(raw, what)
+            if isinstance(error, SessionExpired):
+                if relogged or self.session is None or not self.session.refreshable:
+                    raise AuthError(
+                        f"{error.message}; logging in again did not help"
+                        if relogged
+                        else f"{error.message}; the configured session cannot be renewed"
+                    ) from None
+                log.info("salesforce.relogin", reason=error.error_code, what=what)
+                self.login()
+                self.relogins += 1
+                relogged = True
+                continue
+            if isinstance(error, RetryableError):
+                safe = idempotent or (isinstance(error, TransportError) and not error.sent)
+                if not safe:
+                    raise error
+                if attempt + 1 >= self.retry.max_attempts:
+                    raise SalesforceUnreachable(
+                        f"{what}: gave up after {attempt + 1} attempts: {error.message}"
+                    ) from None
+                retry_after = error.retry_after if isinstance(error, RetryableResponse) else None
+                delay = self.retry.delay(attempt, retry_after, self.rng)
+                log.warning(
+                    "salesforce.retry",
+                    what=what,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 2),
+                    reason=error.error_code or type(error).__name__,
+                    status=error.status,
+                )
+                self.retries += 1
+                self.sleep(delay)
+                attempt += 1
+                continue
+            raise error
+
+    def _map(self, raw: Exception, what: str) -> SfsyncError:
+        if isinstance(raw, SfsyncError):
+            return raw
+        if isinstance(raw, SalesforceError):
+            return classify_response(raw.status, raw.content, what=what, headers=self._last_headers)
+        if isinstance(raw, requests.exceptions.JSONDecodeError | json.JSONDecodeError):
+            return non_json(0, str(raw), what=what)
+        if isinstance(raw, requests.exceptions.RequestException | httpx.TransportError):
+            return classify_transport(raw, what=what)
+        raise raw
+
+    # ------------------------------------------------------------------ REST reads
+
+    def limits(self) -> dict[str, Any]:
+        body = self.rest("GET /limits", "limits/")
+        daily = body.get("DailyApiRequests")
+        if isinstance(daily, dict) and "Max" in daily and "Remaining" in daily:
+            with self._lock:
+                self.budget.observe(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+        return body
+
+    def describe_global(self) -> dict[str, Any]:
+        return self.rest("describe global", "sobjects/")
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        if sobject not in self._describes:
+            self._describes[sobject] = self.rest(
+                f"describe {sobject}", f"sobjects/{sobject}/describe"
+            )
+        return self._describes[sobject]
+
+    def remember_describe(self, sobject: str, describe: dict[str, Any]) -> None:
+        self._describes[sobject] = describe
+
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False, page_size: int = 2000
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each page (``totalSize``, ``done``, ``records``) of a query, lazily."""
+        headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
+        verb = "queryAll" if include_deleted else "query"
+        page: dict[str, Any] = self.call(
+            verb, lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+        )
+        yield page
+        while not page.get("done", True):
+            page = self.next_page(str(page["nextRecordsUrl"]), headers=headers)
+            yield page
+
+    def next_page(self, next_url: str, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """The page behind a ``nextRecordsUrl``."""
+        result: dict[str, Any] = self.call(
+            "query next page",
+            lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers or {}),
+        )
+        return result
+
+    def rest(self, what: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A REST call under ``/services/data/vXX.X/`` whose answer is a JSON object."""
+        answer = self.call(what, lambda sf: sf.restful(path, **kwargs))
+        if answer is None:
+            return {}
+        if not isinstance(answer, dict):
+            raise ApiError(f"{what}: expected a JSON object, got {type(answer).__name__}")
+        return answer
+
+    def query_all(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every record of a (small) query."""
+        records: list[dict[str, Any]] = []
+        for page in self.query_pages(soql, include_deleted=include_deleted):
+            records.extend(page.get("records", []))
+        return records
+
+    def count(self, soql_count: str, *, include_deleted: bool = False) -> int:
+        page = next(self.query_pages(soql_count, include_deleted=include_deleted))
+        return int(page.get("totalSize", 0))
+
+    def deleted(self, sobject: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """``getDeleted`` for a window (ids hard- or soft-deleted in it)."""
+        return self.rest(
+            f"getDeleted {sobject}",
+            f"sobjects/{sobject}/deleted/",
+            params={"start": _iso(start), "end": _iso(end)},
+        )
+
+    def composite_get(self, requests_: Sequence[tuple[str, str]]) -> dict[str, SubResponse]:
+        """Several GETs (describe, query, getDeleted...) for the price of one API call.
+
+        ``requests_`` is ``(reference_id, path under /services/data/vXX.X/)``; at most
+        25 per call and 5 of them queries (Salesforce's composite limits).
+        """
+        if not requests_:
+            return {}
+        if len(requests_) > 25:
+            raise ValueError("a composite call takes at most 25 subrequests")
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": f"{self.base_path}/{path}", "referenceId": ref}
+                for ref, path in requests_
+            ],
+        }
+        answer = self.rest("composite", "composite", method="POST", data=json.dumps(body))
+        results = answer.get("compositeResponse", [])
+        return {
+            str(item.get("referenceId")): SubResponse(
+                str(item.get("referenceId")), int(item.get("httpStatusCode", 0)), item.get("body")
+            )
+            for item in results
+        }
+
+    # ------------------------------------------------------------------ writes
+
+    def collection_create(
+        self, records: Sequence[dict[str, Any]], *, all_or_none: bool = False
+    ) -> list[dict[str, Any]]:
+        """``POST /composite/sobjects``: ≤200 records, one API call, results in order.
+
+        Not idempotent: an ambiguous failure raises :class:`RetryableError` for the
+        caller to reconcile, rather than being re-sent here.
+        """
+        return self._collection(
+            "POST", "composite/sobjects", records, all_or_none, idempotent=False
+        )
+
+    def collection_update(
+        self, records: Sequence[dict[str, Any]], *, all_or_none: bool = False
+    ) -> list[dict[str, Any]]:
+        """``PATCH /composite/sobjects`` (records carry ``id``): idempotent, so retried."""
+        return self._collection(
+            "PATCH", "composite/sobjects", records, all_or_none, idempotent=True
+        )
+
+    def collection_upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        all_or_none: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Upsert on an external id: Salesforce itself de-duplicates, so it is retried."""
+        path = f"composite/sobjects/{quote(sobject)}/{quote(external_id_field)}"
+        return self._collection("PATCH", path, records, all_or_none, idempotent=True)
+
+    def _collection(
+        self,
+        method: str,
+        path: str,
+        records: Sequence[dict[str, Any]],
+        all_or_none: bool,
+        *,
+        idempotent: bool,
+    ) -> list[dict[str, Any]]:
+        if not records:
+            return []
+        if len(records) > 200:
+            raise ValueError("an sObject collection call takes at most 200 records")
+        data = json.dumps({"allOrNone": all_or_none, "records": list(records)})
+        answer = self.call(
+            f"{method} {path}",
+            lambda sf: sf.restful(path, method=method, data=data),
+            idempotent=idempotent,
+        )
+        if not isinstance(answer, list) or len(answer) != len(records):
+            raise ApiError(
+                f"{method} {path}: expected {len(records)} results, got "
+                f"{len(answer) if isinstance(answer, list) else type(answer).__name__}"
+            )
+        return [dict(item) for item in answer]
+
+    # ------------------------------------------------------------------ Bulk API 2.0
+
+    def bulk_query(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        page_size: int = 50_000,
+        poll_s: float = 1.0,
+        on_job: Callable[[str], None] | None = None,
+        job_id: str | None = None,
+        locator: str | None = None,
+    ) -> Iterator[tuple[str | None, list[dict[str, str]]]]:
+        """Yield ``(next_locator, rows)`` per result page of a Bulk 2.0 query job.
+
+        ``next_locator`` is None after the last page. Pass ``job_id``/``locator`` to
+        resume an earlier job where it stopped (locators stay valid while the job
+        exists).
+        """
+        from sfsync.salesforce._bulk import BulkQuery
+
+        yield from BulkQuery(self, page_size=page_size, poll_s=poll_s).run(
+            soql, include_deleted=include_deleted, on_job=on_job, job_id=job_id, locator=locator
+        )
+
+    def bearer_headers(self) -> dict[str, str]:
+        assert self.session is not None
+        return {"Authorization": f"Bearer {self.session.access_token}"}
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("getDeleted needs timezone-aware datetimes")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")

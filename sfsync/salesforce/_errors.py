@@ -1,0 +1,136 @@
+"""The one mapping from Salesforce responses to sfsync's exceptions.
+
+Both HTTP stacks (requests, under simple-salesforce, and httpx, for auth and
+Bulk 2.0) hand their failures to :func:`classify_response` or
+:func:`classify_transport`, so a ``503`` means the same thing on every path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sfsync.errors import (
+    ApiError,
+    BudgetExhausted,
+    RetryableError,
+    SessionExpired,
+    SfsyncError,
+)
+
+__all__ = [
+    "RETRYABLE_CODES",
+    "RETRYABLE_STATUS",
+    "classify_response",
+    "classify_transport",
+    "error_code_of",
+    "error_message_of",
+]
+
+RETRYABLE_STATUS = frozenset({420, 429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"})
+
+
+def _first_error(body: Any) -> dict[str, Any]:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return body[0]
+    if isinstance(body, dict):
+        return body
+    return {}
+
+
+def error_code_of(body: Any) -> str:
+    """``errorCode`` (single-record/REST) or ``statusCode`` (collections) of a body."""
+    first = _first_error(body)
+    code = first.get("errorCode") or first.get("statusCode") or first.get("error") or ""
+    return str(code)
+
+
+def error_message_of(body: Any) -> str:
+    first = _first_error(body)
+    message = first.get("message") or first.get("error_description") or ""
+    if not message and isinstance(body, str):
+        message = body.strip()[:300]
+    return str(message).strip()
+
+
+def parse_body(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
+class RetryableResponse(RetryableError):
+    """A transient failure that came with a response (the server saw the request)."""
+
+    def __init__(
+        self, message: str, *, status: int | None, error_code: str, retry_after: float | None
+    ) -> None:
+        super().__init__(message, status=status, error_code=error_code)
+        self.retry_after = retry_after
+
+
+class TransportError(RetryableError):
+    """No usable response: connection refused/reset, timeout, TLS failure.
+
+    ``sent`` is False only when the request certainly never reached the server
+    (the connection was refused), so a non-idempotent write may be retried.
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+def classify_response(
+    status: int, body: Any, *, what: str, headers: dict[str, str] | None = None
+) -> SfsyncError:
+    """The sfsync exception for an error response to ``what`` (e.g. "query Opportunity")."""
+    code = error_code_of(body)
+    message = error_message_of(body) or f"HTTP {status}"
+    text = f"Salesforce refused {what}: {code + ': ' if code else ''}{message} (HTTP {status})"
+    if status == 401 or code == "INVALID_SESSION_ID":
+        return SessionExpired(text, status=status, error_code=code or "INVALID_SESSION_ID")
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        if "concurrent" in message.lower() or "longtxn" in message.lower():
+            return RetryableResponse(text, status=status, error_code=code, retry_after=None)
+        return BudgetExhausted(
+            f"the org's daily API limit is exhausted ({what}: {message}); the run stopped "
+            "and kept what it had committed"
+        )
+    if status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
+        retry_after = None
+        if headers:
+            raw = headers.get("Retry-After") or headers.get("retry-after")
+            if raw and raw.strip().isdigit():
+                retry_after = float(raw.strip())
+        return RetryableResponse(text, status=status, error_code=code, retry_after=retry_after)
+    if status == 406 and not body:
+        return RetryableResponse(text, status=status, error_code=code, retry_after=None)
+    return ApiError(text, status=status, error_code=code)
+
+
+def classify_transport(exc: BaseException, *, what: str) -> TransportError:
+    """A transport failure (requests or httpx) as a retryable error."""
+    import httpx
+    import requests
+
+    refused = isinstance(
+        exc, requests.exceptions.ConnectTimeout | httpx.ConnectError | httpx.ConnectTimeout
+    ) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and "NewConnectionError" in repr(exc)
+    )
+    kind = type(exc).__name__
+    return TransportError(f"{what} failed: {kind}: {exc}", sent=not refused)
+
+
+def non_json(status: int, text: str, *, what: str) -> RetryableResponse:
+    """A response that should be JSON but is not (proxies, truncated bodies)."""
+    snippet = text.strip().replace("\n", " ")[:200]
+    return RetryableResponse(
+        f"Salesforce answered {what} with something that is not JSON (HTTP {status}): {snippet!r}",
+        status=status,
+        error_code="NOT_JSON",
+        retry_after=None,
+    )
