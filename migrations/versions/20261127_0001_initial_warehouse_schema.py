@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 15:34:51.225296
+Create Date: 2026-11-27 15:46:23.789607
 """
 
 from __future__ import annotations
@@ -241,6 +241,7 @@ def upgrade() -> None:
         sa.Column("rows", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sfsync.warehouse.types.UtcDateTime(), nullable=True),
+        sa.Column("resume", sfsync.warehouse.types.JsonDocument(), nullable=True),
         sa.PrimaryKeyConstraint("object", name=op.f("pk_sync_state")),
     )
     op.create_table(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     text,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "User",
     "Waiver",
     "WritebackLedger",
+    "table_of",
 ]
 
 NAMING_CONVENTION = {
@@ -252,6 +254,13 @@ class Task(SObjectRow):
     sfsync_key: Mapped[str | None] = mapped_column(String(255), index=True)
 
 
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (typed as ``Table``, which it always is here)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 OBJECT_MODELS: dict[str, type[SObjectRow]] = {
     model.sobject: model
     for model in (
@@ -286,6 +295,8 @@ class SyncState(Base):
     rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     last_run_id: Mapped[int | None]
     updated_at: Mapped[datetime | None]
+    # An unfinished Bulk 2.0 pull: job id, next locator and window, to resume after a crash.
+    resume: Mapped[dict[str, Any] | None]
 
 
 class Run(Base):

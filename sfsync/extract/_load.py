@@ -1,0 +1,209 @@
+"""Writing rows into the warehouse: set-based upserts, delete marks, snapshots.
+
+Every statement is one round trip per batch (``INSERT ... ON CONFLICT (id) DO
+UPDATE`` with executemany), on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sfsync.warehouse.models import Opportunity, OpportunitySnapshot, SObjectRow, table_of
+
+__all__ = [
+    "id_scratch_table",
+    "mark_deleted",
+    "mark_missing_deleted",
+    "record_snapshots",
+    "upsert_rows",
+]
+
+
+def _insert(session: Session | Connection, table: Any) -> Any:
+    dialect = (
+        session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+    )
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def upsert_rows(session: Session, model: type[SObjectRow], rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or update ``rows`` by Id; return how many were written."""
+    if not rows:
+        return 0
+    table = table_of(model)
+    stmt = _insert(session, table)
+    columns = [c for c in rows[0] if c != "id"]
+    updates: dict[str, Any] = {c: stmt.excluded[c] for c in columns}
+    if model is Opportunity:
+        updates.update(_last_human_updates(stmt, table))
+    stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
+    session.execute(stmt, list(rows))
+    return len(rows)
+
+
+def _last_human_updates(stmt: Any, table: Any) -> dict[str, Any]:
+    """Keep the stored human modification when the integration user wrote last.
+
+    The incoming row marks ``last_human_assumed`` when sfsync's own user is the
+    last modifier; then the previously seen human value wins, if there is one
+    (RULES.md: sfsync's own writes never make a stale deal look fresh).
+    """
+    incoming_is_ours = stmt.excluded.last_human_assumed
+    have_human = table.c.last_human_modified_date.is_not(None)
+    keep = and_(incoming_is_ours, have_human)
+    return {
+        "last_human_modified_date": case(
+            (keep, table.c.last_human_modified_date), else_=stmt.excluded.last_human_modified_date
+        ),
+        "last_human_modified_by_id": case(
+            (keep, table.c.last_human_modified_by_id),
+            else_=stmt.excluded.last_human_modified_by_id,
+        ),
+        "last_human_assumed": case(
+            (keep, table.c.last_human_assumed), else_=stmt.excluded.last_human_assumed
+        ),
+    }
+
+
+def mark_deleted(
+    session: Session,
+    model: type[SObjectRow],
+    deleted: Iterable[tuple[str, datetime | None]],
+    synced_at: datetime,
+) -> int:
+    """Mark ids deleted (``getDeleted``), unless the warehouse saw them change afterwards."""
+    table = table_of(model)
+    count = 0
+    for record_id, deleted_at in deleted:
+        condition = and_(table.c.id == record_id, table.c.is_deleted.is_(False))
+        if deleted_at is not None:
+            condition = and_(
+                condition,
+                or_(table.c.system_modstamp.is_(None), table.c.system_modstamp <= deleted_at),
+            )
+        result = session.execute(
+            update(table).where(condition).values(is_deleted=True, synced_at=synced_at)
+        )
+        count += int(getattr(result, "rowcount", 0) or 0)
+    return count
+
+
+def mark_missing_deleted(
+    session: Session, model: type[SObjectRow], seen: Table, synced_at: datetime, before: datetime
+) -> int:
+    """Mark live rows whose ids are not in ``seen`` deleted (an Id reconciliation sweep).
+
+    Only rows the warehouse last saw change before ``before`` (the start of the
+    sweep) are eligible: a record created during the sweep is not missing.
+    """
+    table = table_of(model)
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.is_deleted.is_(False),
+            or_(table.c.system_modstamp.is_(None), table.c.system_modstamp < before),
+            table.c.id.not_in(select(seen.c.id)),
+        )
+        .values(is_deleted=True, synced_at=synced_at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def id_scratch_table(name: str) -> Table:
+    """A temporary table of ids (per connection) for reconciliation sweeps."""
+    return Table(
+        name,
+        MetaData(),
+        Column("id", String(18), primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def record_snapshots(session: Session, today: date, now: datetime, touched_since: datetime) -> int:
+    """Snapshot open opportunities synced since ``touched_since`` whose close date or stage moved.
+
+    One row per opportunity per day, only when the values differ from its latest
+    snapshot: the table is a change log, the fallback history for slip metrics.
+    """
+    opp = table_of(Opportunity)
+    snap = table_of(OpportunitySnapshot)
+    latest_day = (
+        select(func.max(snap.c.captured_on))
+        .where(snap.c.opportunity_id == opp.c.id)
+        .correlate(opp)
+        .scalar_subquery()
+    )
+    latest = snap.alias("latest")
+    source = (
+        select(
+            opp.c.id,
+            literal(today, snap.c.captured_on.type),
+            opp.c.close_date,
+            opp.c.stage_name,
+            opp.c.amount,
+            opp.c.is_closed,
+            literal(now, snap.c.captured_at.type),
+        )
+        .select_from(
+            opp.outerjoin(
+                latest,
+                and_(latest.c.opportunity_id == opp.c.id, latest.c.captured_on == latest_day),
+            )
+        )
+        .where(
+            opp.c.synced_at >= touched_since,
+            opp.c.is_deleted.is_(False),
+            opp.c.is_closed.is_not(True),
+            or_(
+                latest.c.opportunity_id.is_(None),
+                latest.c.close_date.is_distinct_from(opp.c.close_date),
+                latest.c.stage_name.is_distinct_from(opp.c.stage_name),
+            ),
+        )
+    )
+    stmt = _insert(session, snap).from_select(
+        [
+            "opportunity_id",
+            "captured_on",
+            "close_date",
+            "stage_name",
+            "amount",
+            "is_closed",
+            "captured_at",
+        ],
+        source,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["opportunity_id", "captured_on"],
+        set_={
+            "close_date": stmt.excluded.close_date,
+            "stage_name": stmt.excluded.stage_name,
+            "amount": stmt.excluded.amount,
+            "is_closed": stmt.excluded.is_closed,
+            "captured_at": stmt.excluded.captured_at,
+        },
+    )
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,719 @@
+"""One sync: pull every configured object's changes into the warehouse.
+
+The shape of a run, in API calls:
+
+1. ``/limits`` (the budget and the server clock),
+2. one ``/composite`` call describing every object (field lists, types),
+3. one or two ``/composite`` calls with the small reference objects' queries,
+   a ``COUNT()`` per incremental object's window and ``getDeleted`` per object,
+4. the pages themselves: REST (2,000 rows a call) or, above
+   ``sync.bulk_threshold`` rows, a Bulk 2.0 job (tens of thousands a call).
+
+Windows are half-open on the watermark field (``SystemModstamp``, or
+``CreatedDate`` where an object has none): ``[watermark - lookback, now - lag)``
+ordered by ``(watermark, Id)``, read with ``queryAll`` so soft deletes come
+along. Each page's rows and the watermark they reach commit in one transaction:
+a crash at any point loses nothing, and re-running is idempotent (upsert by Id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from sfsync.config import Settings
+from sfsync.errors import (
+    ApiError,
+    BudgetExhausted,
+    ConfigError,
+    SfsyncError,
+)
+from sfsync.extract._convert import ConvertedBatch, RowConverter, csv_to_json
+from sfsync.extract._load import (
+    id_scratch_table,
+    mark_deleted,
+    mark_missing_deleted,
+    record_snapshots,
+    upsert_rows,
+)
+from sfsync.extract.specs import ObjectPlan, object_specs, plan_object
+from sfsync.logging import bind_run, get_logger, unbind_run
+from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
+from sfsync.salesforce.formats import parse_datetime, soql_datetime
+from sfsync.warehouse import Warehouse
+from sfsync.warehouse.models import SyncState, table_of
+from sfsync.warehouse.runs import finish_run, merge_counts, start_run
+
+__all__ = [
+    "ObjectResult",
+    "SyncInterrupted",
+    "SyncProgress",
+    "SyncResult",
+    "plan_objects",
+    "run_sync",
+]
+
+log = get_logger()
+
+# Reference objects first: the rules join on them; then the parents before children.
+SYNC_ORDER = (
+    "Organization",
+    "RecordType",
+    "OpportunityStage",
+    "CurrencyType",
+    "User",
+    "Product2",
+    "Opportunity",
+    "OpportunityLineItem",
+    "OpportunityHistory",
+    "Task",
+)
+_PROBLEM_LOG_LIMIT = 20
+_KEEP = object()  # "leave this state column as it is"
+
+
+class SyncInterrupted(SfsyncError):
+    """A stop was requested (SIGTERM); the sync stopped after a committed page."""
+
+
+class SyncProgress(Protocol):
+    def start(self, name: str, total: int | None, mode: str) -> None: ...
+    def advance(self, name: str, rows: int) -> None: ...
+    def finish(self, name: str, result: ObjectResult) -> None: ...
+
+
+class _EventProgress:
+    """Progress as structured events (the default off a TTY)."""
+
+    def start(self, name: str, total: int | None, mode: str) -> None:
+        log.info("sync.object.start", object=name, total=total, mode=mode)
+
+    def advance(self, name: str, rows: int) -> None:
+        log.debug("sync.page", object=name, rows=rows)
+
+    def finish(self, name: str, result: ObjectResult) -> None:
+        log.info("sync.object.done", **result.as_dict())
+
+
+@dataclass
+class ObjectResult:
+    name: str
+    mode: str = "rest"
+    upserted: int = 0
+    deleted: int = 0
+    problems: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    total: int | None = None
+    reconciled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object": self.name,
+            "mode": self.mode,
+            "upserted": self.upserted,
+            "deleted": self.deleted,
+            "problems": self.problems,
+            "api_calls": self.api_calls,
+            "seconds": round(self.seconds, 3),
+            "reconciled": self.reconciled,
+        }
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    status: str = "running"
+    objects: dict[str, ObjectResult] = field(default_factory=dict)
+    api_calls: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    error: SfsyncError | None = None
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "api_calls": self.api_calls,
+            "seconds": round(self.seconds, 3),
+            "objects": {name: r.as_dict() for name, r in self.objects.items()},
+            "warnings": self.warnings,
+        }
+
+
+def run_sync(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    client: SalesforceClient | None = None,
+    objects: list[str] | None = None,
+    full: bool = False,
+    run_id: int | None = None,
+    progress: SyncProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SyncResult:
+    """Sync ``objects`` (default: ``sync.objects``) and record it as a run.
+
+    Returns the result with status ``ok``, ``partial`` (API budget reached:
+    ``result.error`` is the :class:`BudgetExhausted`) or ``interrupted`` (a stop
+    was requested). Other failures mark the run ``failed`` and are raised.
+    """
+    own_run = run_id is None
+    run = start_run(warehouse, "sync") if run_id is None else run_id
+    if own_run:
+        bind_run(run)
+    result = SyncResult(run)
+    started = time.monotonic()
+    owned_client = client is None
+    try:
+        if client is None:
+            client = SalesforceClient.connect(settings.salesforce, settings.sync)
+        calls_before = client.api_calls
+        syncer = _Syncer(
+            warehouse,
+            settings,
+            client,
+            result,
+            progress or _EventProgress(),
+            should_stop or (lambda: False),
+            full=full,
+        )
+        try:
+            syncer.run(objects or list(settings.sync.objects))
+            result.status = "ok"
+        except BudgetExhausted as exc:
+            result.status, result.error = "partial", exc
+            log.warning("sync.budget_reached", message=exc.message)
+        except SyncInterrupted as exc:
+            result.status, result.error = "interrupted", exc
+            log.warning("sync.interrupted")
+        finally:
+            result.api_calls = client.api_calls - calls_before
+    except BaseException as exc:
+        result.status = "failed"
+        result.error = exc if isinstance(exc, SfsyncError) else None
+        raise
+    finally:
+        result.seconds = time.monotonic() - started
+        merge_counts(warehouse, run, "sync", result.counts())
+        if own_run:
+            error = str(result.error) if result.error else None
+            finish_run(warehouse, run, result.status, api_calls=result.api_calls, error=error)
+        if owned_client and client is not None:
+            client.close()
+        if own_run:
+            unbind_run()
+    return result
+
+
+def plan_objects(
+    settings: Settings, client: SalesforceClient, names: list[str]
+) -> tuple[dict[str, ObjectPlan], list[str]]:
+    """Describe ``names`` in one composite call and resolve their specs.
+
+    Returns the plans and the names skipped because the org lacks the object
+    (CurrencyType in a single-currency org). Required fields missing from the org
+    are one :class:`ConfigError` listing all of them.
+    """
+    specs = object_specs(settings)
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise ConfigError([f"sync.objects: unknown object {n!r}" for n in unknown])
+    answers = _composite(client, [(n, f"sobjects/{n}/describe") for n in names])
+    plans: dict[str, ObjectPlan] = {}
+    skipped: list[str] = []
+    errors: list[str] = []
+    for name in names:
+        answer = answers[name]
+        spec = specs[name]
+        if answer.status == 404 and spec.only_if_object:
+            skipped.append(name)
+            continue
+        body = answer.raise_for_error(f"describe {name}")
+        client.remember_describe(name, body)
+        plan = plan_object(spec, body, task_key_field=settings.writeback.task_key_field)
+        errors.extend(plan.errors)
+        plans[name] = plan
+    if errors:
+        raise ConfigError(
+            [f"{e} (required by sfsync; check the integration user's field access)" for e in errors]
+        )
+    return plans, skipped
+
+
+def _composite(client: SalesforceClient, requests: list[tuple[str, str]]) -> dict[str, SubResponse]:
+    """GET subrequests packed into as few composite calls as Salesforce allows."""
+    answers: dict[str, SubResponse] = {}
+    chunk: list[tuple[str, str]] = []
+    queries = 0
+    for ref, path in requests:
+        is_query = path.startswith(("query", "queryAll"))
+        if len(chunk) == 25 or (is_query and queries == 5):
+            answers.update(client.composite_get(chunk))
+            chunk, queries = [], 0
+        chunk.append((ref, path))
+        queries += is_query
+    answers.update(client.composite_get(chunk))
+    return answers
+
+
+@dataclass
+class _Window:
+    lower: datetime | None
+    upper: datetime | None
+
+    def conditions(self, field_name: str) -> list[str]:
+        parts = []
+        if self.lower is not None:
+            parts.append(f"{field_name} >= {soql_datetime(self.lower)}")
+        if self.upper is not None:
+            parts.append(f"{field_name} < {soql_datetime(self.upper)}")
+        return parts
+
+
+class _Syncer:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        client: SalesforceClient,
+        result: SyncResult,
+        progress: SyncProgress,
+        should_stop: Callable[[], bool],
+        *,
+        full: bool,
+    ) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.sync = settings.sync
+        self.client = client
+        self.result = result
+        self.progress = progress
+        self.should_stop = should_stop
+        self.full = full
+        self._problem_logs: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self, names: list[str]) -> None:
+        ordered = [n for n in SYNC_ORDER if n in names]
+        self.client.limits()
+        plans, skipped = plan_objects(self.settings, self.client, ordered)
+        for name in skipped:
+            self.result.objects[name] = ObjectResult(name, mode="absent")
+            log.info("sync.object.absent", object=name)
+        for plan in plans.values():
+            for warning in plan.warnings:
+                self.result.warnings.append(warning)
+                log.warning("sync.field_skipped", object=plan.name, message=warning)
+        now = self.client.server_now()
+        upper = now - timedelta(seconds=self.sync.lag_s)
+        states = self._states(list(plans))
+        windows = {
+            name: self._window(plan, states[name], upper)
+            for name, plan in plans.items()
+            if plan.spec.mode == "incremental"
+        }
+        prefetched = self._prefetch(plans, states, windows, now)
+        run_started = datetime.now(UTC)
+        for name, plan in plans.items():
+            self._check_stop()
+            outcome = ObjectResult(name)
+            self.result.objects[name] = outcome
+            calls, clock = self.client.api_calls, time.monotonic()
+            try:
+                if plan.spec.mode == "reference":
+                    self._refresh_reference(plan, prefetched[f"ref:{name}"], outcome)
+                else:
+                    self._sync_incremental(
+                        plan, states[name], windows[name], prefetched, now, outcome
+                    )
+            finally:
+                outcome.api_calls = self.client.api_calls - calls
+                outcome.seconds = time.monotonic() - clock
+                self.progress.finish(name, outcome)
+        if "Opportunity" in plans:
+            today = now.astimezone(UTC).date()
+            with self.warehouse.session() as session:
+                captured = record_snapshots(session, today, datetime.now(UTC), run_started)
+            log.info("sync.snapshots", captured=captured)
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise SyncInterrupted("the sync was asked to stop; everything so far is committed")
+
+    # ---------------------------------------------------------------- state
+
+    def _states(self, names: list[str]) -> dict[str, SyncState]:
+        with self.warehouse.session() as session:
+            found = {
+                s.object: s
+                for s in session.scalars(select(SyncState).where(SyncState.object.in_(names)))
+            }
+            for name in names:
+                if name not in found:
+                    state = SyncState(object=name, rows=0)
+                    session.add(state)
+                    found[name] = state
+            session.flush()
+            return found
+
+    def _save_state(self, session: Session, name: str, **values: Any) -> None:
+        values["updated_at"] = datetime.now(UTC)
+        values["last_run_id"] = self.result.run_id
+        session.execute(update(SyncState).where(SyncState.object == name).values(**values))
+
+    def _window(self, plan: ObjectPlan, state: SyncState, upper: datetime) -> _Window:
+        if self.full:
+            # No upper bound: every live row comes back, so unseen rows are purged ones.
+            return _Window(None, None)
+        if state.watermark is None:
+            return _Window(None, upper)
+        lower = state.watermark - timedelta(seconds=self.sync.lookback_s)
+        return _Window(lower, max(upper, lower + timedelta(seconds=1)))
+
+    # ---------------------------------------------------------------- prefetch
+
+    def _prefetch(
+        self,
+        plans: dict[str, ObjectPlan],
+        states: dict[str, SyncState],
+        windows: dict[str, _Window],
+        now: datetime,
+    ) -> dict[str, SubResponse]:
+        """Reference queries, window counts and getDeleted, batched into composite calls."""
+        requests: list[tuple[str, str]] = []
+        for name, plan in plans.items():
+            if plan.spec.mode == "reference":
+                requests.append(
+                    (f"ref:{name}", _query_path(plan.soql(), deleted=plan.has_is_deleted))
+                )
+                continue
+            window = windows[name]
+            assert plan.watermark_field is not None
+            count_soql = f"SELECT COUNT() FROM {name}"
+            conditions = [*window.conditions(plan.watermark_field)]
+            if plan.spec.where:
+                conditions.append(plan.spec.where)
+            if conditions:
+                count_soql += " WHERE " + " AND ".join(f"({c})" for c in conditions)
+            requests.append((f"count:{name}", _query_path(count_soql, deleted=plan.has_is_deleted)))
+            start = self._deleted_start(states[name], now)
+            if start is not None:
+                path = f"sobjects/{name}/deleted/?start={quote(_iso(start))}&end={quote(_iso(now))}"
+                requests.append((f"deleted:{name}", path))
+        return _composite(self.client, requests) if requests else {}
+
+    def _deleted_start(self, state: SyncState, now: datetime) -> datetime | None:
+        """Where getDeleted should start, or None when it cannot or need not be used."""
+        if self.full or state.deleted_checked_to is None or state.watermark is None:
+            return None
+        start = state.deleted_checked_to - timedelta(seconds=self.sync.lookback_s)
+        if now - start > timedelta(days=self.sync.deleted_window_days):
+            return None  # beyond the recycle-bin window: an Id sweep does the job instead
+        if now - start <= timedelta(minutes=1):
+            return None  # Salesforce needs start to precede end by more than a minute
+        return start
+
+    # ---------------------------------------------------------------- reference objects
+
+    def _refresh_reference(
+        self, plan: ObjectPlan, answer: SubResponse, outcome: ObjectResult
+    ) -> None:
+        """Small objects: pull all rows each run, mark rows no longer returned deleted."""
+        outcome.mode = "reference"
+        body = answer.raise_for_error(f"query {plan.name}")
+        refresh_started = datetime.now(UTC)
+        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        pages: list[dict[str, Any]] = [body]
+        while not pages[-1].get("done", True):
+            pages.append(self.client.next_page(str(pages[-1]["nextRecordsUrl"])))
+        self.progress.start(plan.name, int(body.get("totalSize", 0)), "reference")
+        with self.warehouse.session() as session:
+            for page in pages:
+                batch = converter.convert(page.get("records", []), datetime.now(UTC))
+                self._note_problems(plan.name, batch, outcome)
+                outcome.upserted += upsert_rows(session, plan.spec.model, batch.rows)
+            table = table_of(plan.spec.model)
+            gone = session.execute(
+                update(table)
+                .where(table.c.synced_at < refresh_started, table.c.is_deleted.is_(False))
+                .values(is_deleted=True, synced_at=refresh_started)
+            )
+            outcome.deleted += int(getattr(gone, "rowcount", 0) or 0)
+            self._save_state(
+                session,
+                plan.name,
+                rows=self._live_rows(session, plan),
+                last_full_sync_at=refresh_started,
+            )
+        self.progress.advance(plan.name, outcome.upserted)
+
+    # ---------------------------------------------------------------- incremental objects
+
+    def _sync_incremental(
+        self,
+        plan: ObjectPlan,
+        state: SyncState,
+        window: _Window,
+        prefetched: dict[str, SubResponse],
+        now: datetime,
+        outcome: ObjectResult,
+    ) -> None:
+        name = plan.name
+        total = int(
+            prefetched[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0)
+        )
+        outcome.total = total
+        deleted_answer = prefetched.get(f"deleted:{name}")
+        if deleted_answer is not None:
+            self._apply_deleted(plan, deleted_answer, outcome)
+        first_sync = state.watermark is None
+        use_bulk = plan.spec.bulk and total > self.sync.bulk_threshold
+        outcome.mode = "bulk" if use_bulk else "rest"
+        self.progress.start(name, total, outcome.mode)
+        pull_started = datetime.now(UTC)
+        if first_sync and state.deleted_checked_to is None:
+            # Nothing can have been deleted from an empty warehouse before now.
+            with self.warehouse.session() as session:
+                self._save_state(session, name, deleted_checked_to=now)
+        if use_bulk:
+            try:
+                self._pull_bulk(plan, state, window, outcome)
+            except BulkJobFailed as exc:
+                log.warning("sync.bulk_fallback", object=name, reason=exc.message)
+                outcome.mode = "rest (bulk failed)"
+                self._pull_rest(plan, window, outcome)
+        else:
+            self._pull_rest(plan, window, outcome)
+        reconcile = self._needs_sweep(state, now) and not self.full
+        with self.warehouse.session() as session:
+            values: dict[str, Any] = {
+                "watermark": window.upper or now - timedelta(seconds=self.sync.lag_s)
+            }
+            if self.full:
+                # A complete, unbounded pull: live rows it did not return are purged ones.
+                table = table_of(plan.spec.model)
+                gone = session.execute(
+                    update(table)
+                    .where(table.c.synced_at < pull_started, table.c.is_deleted.is_(False))
+                    .values(is_deleted=True, synced_at=datetime.now(UTC))
+                )
+                outcome.deleted += int(getattr(gone, "rowcount", 0) or 0)
+                outcome.reconciled = True
+                values.update(last_full_sync_at=now, last_reconciled_at=now, deleted_checked_to=now)
+            elif first_sync:
+                values.update(last_full_sync_at=now, last_reconciled_at=now)
+            self._save_state(session, name, **values)
+        if reconcile:
+            self._sweep(plan, outcome)
+        with self.warehouse.session() as session:
+            self._save_state(session, name, rows=self._live_rows(session, plan))
+
+    def _needs_sweep(self, state: SyncState, now: datetime) -> bool:
+        """An Id sweep when getDeleted cannot cover the gap, and periodically anyway."""
+        if state.watermark is None:
+            return False  # first sync: the pull itself is complete
+        if state.deleted_checked_to is None:
+            return True
+        if now - state.deleted_checked_to > timedelta(days=self.sync.deleted_window_days):
+            return True
+        last = state.last_reconciled_at
+        return last is None or now - last > timedelta(days=self.sync.reconcile_every_days)
+
+    def _apply_deleted(self, plan: ObjectPlan, answer: SubResponse, outcome: ObjectResult) -> None:
+        body = answer.raise_for_error(f"getDeleted {plan.name}")
+        deleted = [
+            (str(item["id"]), _maybe_datetime(item.get("deletedDate")))
+            for item in body.get("deletedRecords", [])
+            if isinstance(item, dict) and item.get("id")
+        ]
+        covered = _maybe_datetime(body.get("latestDateCovered"))
+        with self.warehouse.session() as session:
+            outcome.deleted += mark_deleted(session, plan.spec.model, deleted, datetime.now(UTC))
+            if covered is not None:
+                self._save_state(session, plan.name, deleted_checked_to=covered)
+        log.info("sync.deleted", object=plan.name, listed=len(deleted), covered_to=str(covered))
+
+    def _pull_rest(self, plan: ObjectPlan, window: _Window, outcome: ObjectResult) -> None:
+        assert plan.watermark_field is not None
+        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        lower = window.lower
+        for attempt in range(3):
+            soql = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
+            try:
+                for page in self.client.query_pages(
+                    soql, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
+                ):
+                    batch = converter.convert(page.get("records", []), datetime.now(UTC))
+                    self._commit_batch(plan, batch, outcome, watermark=batch.last_stamp)
+                    if batch.last_stamp is not None:
+                        lower = batch.last_stamp
+                return
+            except ApiError as exc:
+                if exc.error_code != "INVALID_QUERY_LOCATOR" or attempt == 2:
+                    raise
+                log.warning("sync.cursor_expired", object=plan.name, restart_from=str(lower))
+
+    def _pull_bulk(
+        self, plan: ObjectPlan, state: SyncState, window: _Window, outcome: ObjectResult
+    ) -> None:
+        assert plan.watermark_field is not None
+        soql = plan.soql(*window.conditions(plan.watermark_field), order=False)
+        fingerprint = hashlib.sha256(soql.encode()).hexdigest()[:16]
+        resume = state.resume if isinstance(state.resume, dict) else None
+        job_id: str | None = None
+        locator: str | None = None
+        if resume and resume.get("soql") == fingerprint:
+            job_id, locator = resume.get("job_id"), resume.get("locator")
+            log.info("sync.bulk_resume", object=plan.name, job_id=job_id, locator=locator)
+        elif resume:
+            with self.warehouse.session() as session:
+                self._save_state(session, plan.name, resume=None)
+
+        current = {"job_id": job_id}
+
+        def remember_job(new_job: str) -> None:
+            current["job_id"] = new_job
+            with self.warehouse.session() as session:
+                self._save_state(
+                    session,
+                    plan.name,
+                    resume={"soql": fingerprint, "job_id": new_job, "locator": None},
+                )
+
+        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        try:
+            pages = self.client.bulk_query(
+                soql,
+                include_deleted=plan.has_is_deleted,
+                page_size=self.sync.bulk_page_size,
+                poll_s=self.sync.bulk_poll_s,
+                on_job=remember_job,
+                job_id=job_id,
+                locator=locator,
+            )
+            for next_locator, rows in pages:
+                records = [csv_to_json(row, plan.field_types) for row in rows]
+                batch = converter.convert(records, datetime.now(UTC))
+                resume_state = (
+                    {"soql": fingerprint, "job_id": current["job_id"], "locator": next_locator}
+                    if next_locator
+                    else None
+                )
+                self._commit_batch(plan, batch, outcome, resume=resume_state)
+        except ApiError as exc:
+            if job_id is not None and exc.status in (400, 404):
+                # The job we were resuming is gone (jobs live 7 days): pull the window anew.
+                with self.warehouse.session() as session:
+                    self._save_state(session, plan.name, resume=None)
+                state.resume = None
+                raise BulkJobFailed(f"resumed job {job_id} is gone: {exc.message}") from None
+            raise
+
+    def _commit_batch(
+        self,
+        plan: ObjectPlan,
+        batch: ConvertedBatch,
+        outcome: ObjectResult,
+        *,
+        watermark: datetime | None = None,
+        resume: dict[str, Any] | object | None = _KEEP,
+    ) -> None:
+        """Rows and the progress marker they reach (watermark or locator), in one transaction."""
+        self._note_problems(plan.name, batch, outcome)
+        with self.warehouse.session() as session:
+            outcome.upserted += upsert_rows(session, plan.spec.model, batch.rows)
+            values: dict[str, Any] = {}
+            if watermark is not None:
+                values["watermark"] = watermark
+            if resume is not _KEEP:
+                values["resume"] = resume
+            if values:
+                self._save_state(session, plan.name, **values)
+        self.progress.advance(plan.name, len(batch.rows))
+        self._check_stop()
+
+    def _sweep(self, plan: ObjectPlan, outcome: ObjectResult) -> None:
+        """Id reconciliation: every live Id from the org; warehouse rows not among them are gone."""
+        sweep_started = self.client.server_now() - timedelta(seconds=self.sync.lookback_s)
+        soql = f"SELECT Id FROM {plan.name}" + (
+            f" WHERE {plan.spec.where}" if plan.spec.where else ""
+        )
+        scratch = id_scratch_table(f"sfsync_seen_{plan.name.lower()}")
+        with self.warehouse.engine.connect() as conn:
+            scratch.drop(conn, checkfirst=True)
+            scratch.create(conn)
+            conn.commit()
+            for page in self.client.query_pages(soql, page_size=self.sync.page_size):
+                ids = [{"id": r["Id"]} for r in page.get("records", []) if r.get("Id")]
+                if ids:
+                    conn.execute(insert(scratch), ids)
+                    conn.commit()
+                self._check_stop()
+            with Session(bind=conn) as session:
+                gone = mark_missing_deleted(
+                    session, plan.spec.model, scratch, datetime.now(UTC), sweep_started
+                )
+                self._save_state(session, plan.name, last_reconciled_at=self.client.server_now())
+                session.commit()
+            scratch.drop(conn)
+            conn.commit()
+        outcome.deleted += gone
+        outcome.reconciled = True
+        log.info("sync.reconciled", object=plan.name, marked_deleted=gone)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _live_rows(self, session: Session, plan: ObjectPlan) -> int:
+        table = table_of(plan.spec.model)
+        return int(
+            session.scalar(
+                select(func.count()).select_from(table).where(table.c.is_deleted.is_(False))
+            )
+            or 0
+        )
+
+    def _note_problems(self, name: str, batch: ConvertedBatch, outcome: ObjectResult) -> None:
+        if not batch.problems:
+            return
+        outcome.problems += len(batch.problems)
+        logged = self._problem_logs.get(name, 0)
+        for record_id, field_name, problem in batch.problems:
+            if logged >= _PROBLEM_LOG_LIMIT:
+                break
+            log.warning(
+                "sync.field_error", object=name, id=record_id, field=field_name, problem=problem
+            )
+            logged += 1
+        if logged >= _PROBLEM_LOG_LIMIT and self._problem_logs.get(name, 0) < _PROBLEM_LOG_LIMIT:
+            log.warning(
+                "sync.field_error.more",
+                object=name,
+                message="further problems are counted, not logged",
+            )
+        self._problem_logs[name] = logged
+
+
+def _query_path(soql: str, *, deleted: bool) -> str:
+    return f"{'queryAll' if deleted else 'query'}/?q={quote(soql, safe='')}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _maybe_datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_datetime(str(value))
+    except ValueError:
+        return None
