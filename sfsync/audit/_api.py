@@ -1,0 +1,401 @@
+"""The audit's public operations: run the rules, list findings, waive, slip metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select, update
+
+from sfsync.audit._calendar import today_in
+from sfsync.audit._context import (
+    OPP,
+    RULE_TITLES,
+    SEVERITY_RANK,
+    AuditContext,
+    audit_settings,
+    build_context,
+    check_rule_ids,
+    select_rules,
+)
+from sfsync.audit._lifecycle import (
+    FINDING,
+    ResultLoader,
+    live_counts,
+    merge_findings,
+    write_transaction,
+)
+from sfsync.audit._rules import evaluate_rule
+from sfsync.audit._slipping import SlipMetrics, slip_select, slip_values
+from sfsync.config import AuditSettings, Settings
+from sfsync.errors import UsageError
+from sfsync.logging import get_logger
+from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
+from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.models import Waiver
+from sfsync.warehouse.runs import finish_run, merge_counts, start_run
+
+__all__ = [
+    "FINDING_STATUSES",
+    "AuditSummary",
+    "FindingRecord",
+    "RuleCounts",
+    "WaiverResult",
+    "list_findings",
+    "run_audit",
+    "slip_metrics",
+    "waive_finding",
+]
+
+FINDING_STATUSES = ("open", "resolved", "waived", "all")
+_WAIVER = cast(Table, Waiver.__table__)
+
+
+# --------------------------------------------------------------------------- run_audit
+
+
+@dataclass(frozen=True)
+class RuleCounts:
+    """One rule's outcome: live open (not waived), newly opened, resolved, live waived."""
+
+    rule: str
+    severity: str
+    open: int
+    new: int
+    resolved: int
+    waived: int
+    seconds: float = 0.0
+
+    @property
+    def title(self) -> str:
+        return RULE_TITLES[self.rule]
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """What one audit did, per evaluated rule, and the settings it ran with."""
+
+    run_id: int
+    as_of: date
+    rules: tuple[RuleCounts, ...]
+    open_by_severity: dict[str, int]
+    fiscal_year_start_month: int
+    settings_used: dict[str, Any] = field(default_factory=dict)
+
+    def open_at_or_above(self, severity: str) -> int:
+        """Live open (not waived) findings of the evaluated rules at or above ``severity``."""
+        floor = SEVERITY_RANK[severity]
+        return sum(n for s, n in self.open_by_severity.items() if SEVERITY_RANK[s] >= floor)
+
+    def as_counts(self) -> dict[str, Any]:
+        """The ``run.counts['audit']`` document."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "rules": {
+                c.rule: {
+                    "open": c.open,
+                    "new": c.new,
+                    "resolved": c.resolved,
+                    "waived": c.waived,
+                    "severity": c.severity,
+                }
+                for c in self.rules
+            },
+            "open_by_severity": dict(self.open_by_severity),
+            "settings": self.settings_used,
+        }
+
+
+def run_audit(
+    warehouse: Warehouse,
+    settings: Settings | AuditSettings,
+    *,
+    as_of: date | None = None,
+    rules: Sequence[str] | None = None,
+    run_id: int | None = None,
+) -> AuditSummary:
+    """Evaluate rules on the warehouse and update findings, atomically.
+
+    Everything is validated before anything is written (exit 2 on a bad rule
+    id, an unknown stage, a custom field never synced, a bad fiscal month).
+    Without ``run_id`` the audit records its own ``audit`` run; either way its
+    counts are merged into ``run.counts['audit']``.
+    """
+    audit = audit_settings(settings)
+    chosen = select_rules(audit, rules)
+    with warehouse.engine.connect() as conn:
+        ctx = build_context(conn, audit, as_of=as_of, rules=chosen)
+    log = get_logger()
+    own_run = run_id is None
+    current_run = start_run(warehouse, "audit", as_of=ctx.as_of) if run_id is None else run_id
+    try:
+        summary = _audit(warehouse, ctx, current_run)
+        merge_counts(warehouse, current_run, "audit", summary.as_counts())
+    except BaseException as exc:
+        if own_run:
+            finish_run(warehouse, current_run, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if own_run:
+        finish_run(warehouse, current_run, "ok")
+    log.info(
+        "audit.done",
+        run_id=current_run,
+        as_of=ctx.as_of.isoformat(),
+        rules=list(chosen),
+        open_by_severity=summary.open_by_severity,
+    )
+    return summary
+
+
+def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary:
+    seconds: dict[str, float] = {}
+    with write_transaction(warehouse) as conn:
+        loader = ResultLoader(conn)
+        for rule in ctx.rules:
+            started = time.perf_counter()
+            severity = getattr(ctx.settings.rules, rule).severity
+            hashes: dict[str, str] = {p: ctx.settings_hash(rule, p) for p in ctx.profiles()}
+            loader.load(evaluate_rule(conn, ctx, rule), severity=severity, settings_hash=hashes)
+            seconds[rule] = time.perf_counter() - started
+        loader.finish()
+        merged = merge_findings(conn, rules=ctx.rules, run_id=run_id, as_of=ctx.as_of)
+        counts = live_counts(conn, ctx.rules)
+        loader.drop()
+    per_rule = []
+    by_severity: dict[str, int] = {}
+    for rule in ctx.rules:
+        severity = getattr(ctx.settings.rules, rule).severity
+        open_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "open")
+        waived_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "waived")
+        per_rule.append(
+            RuleCounts(
+                rule=rule,
+                severity=severity,
+                open=open_n,
+                new=merged.new[rule],
+                resolved=merged.resolved[rule],
+                waived=waived_n,
+                seconds=round(seconds[rule], 6),
+            )
+        )
+    for (_, status, severity), n in counts.items():
+        if status == "open":
+            by_severity[severity] = by_severity.get(severity, 0) + n
+    return AuditSummary(
+        run_id=run_id,
+        as_of=ctx.as_of,
+        rules=tuple(per_rule),
+        open_by_severity=by_severity,
+        fiscal_year_start_month=ctx.fiscal_year_start_month,
+        settings_used={
+            "profile": ctx.settings.profile,
+            "timezone": ctx.settings.timezone,
+            "fiscal_year_start_month": ctx.fiscal_year_start_month,
+            "fiscal_year_source": ctx.fiscal_year_source,
+            "stage_source": ctx.stage_source,
+            "corporate_currency": ctx.currency.corporate,
+            "settings_hash": {
+                rule: {p: ctx.settings_hash(rule, p) for p in ctx.profiles()} for rule in ctx.rules
+            },
+        },
+    )
+
+
+# --------------------------------------------------------------------------- slip metrics
+
+
+def slip_metrics(
+    warehouse: Warehouse,
+    settings: Settings | AuditSettings,
+    as_of: date | None = None,
+    *,
+    include_closed: bool = False,
+) -> Iterator[SlipMetrics]:
+    """Month extensions and companion metrics of every open opportunity, streamed.
+
+    For the pipeline-quality report. ``include_closed`` adds closed ones (their
+    days open end at the last move into a closed stage).
+    """
+    audit = audit_settings(settings)
+    with warehouse.engine.connect() as conn:
+        ctx = build_context(conn, audit, as_of=as_of, rules=())
+        query = slip_select(ctx, open_only=not include_closed).order_by(OPP.c.id)
+        for row in conn.execute(query, execution_options={"yield_per": 5000}):
+            yield slip_values(ctx, row)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A finding as listed and exported (``as_dict`` has the export's exact keys)."""
+
+    id: int
+    rule: str
+    opportunity_id: str
+    opportunity_name: str | None
+    owner_id: str | None
+    status: str
+    profile: str
+    severity: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "opportunity_id": self.opportunity_id,
+            "opportunity_name": self.opportunity_name,
+            "owner_id": self.owner_id,
+            "status": self.status,
+            "profile": self.profile,
+            "severity": self.severity,
+            "opened_at": _iso_utc(self.opened_at),
+            "resolved_at": None if self.resolved_at is None else _iso_utc(self.resolved_at),
+            "details": self.details,
+        }
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _record_id(value: str, what: str) -> str:
+    text = value.strip()
+    if not is_salesforce_id(text):
+        raise UsageError(f"{what}: {value!r} is not a Salesforce record id (15 or 18 characters)")
+    return id15_to_18(text)
+
+
+def list_findings(
+    warehouse: Warehouse,
+    *,
+    status: str = "open",
+    rules: Sequence[str] | None = None,
+    owner_id: str | None = None,
+) -> list[FindingRecord]:
+    """Findings with their opportunity's current name and owner, oldest first per rule."""
+    if status not in FINDING_STATUSES:
+        raise UsageError(f"--status: {status!r} is not one of {', '.join(FINDING_STATUSES)}")
+    f = FINDING
+    query = (
+        select(
+            f.c.id,
+            f.c.rule,
+            f.c.opportunity_id,
+            OPP.c.name.label("opportunity_name"),
+            OPP.c.owner_id,
+            f.c.status,
+            f.c.profile,
+            f.c.severity,
+            f.c.opened_at,
+            f.c.resolved_at,
+            f.c.details,
+        )
+        .select_from(f.outerjoin(OPP, OPP.c.id == f.c.opportunity_id))
+        .order_by(f.c.rule, f.c.opened_at, f.c.opportunity_id, f.c.id)
+    )
+    if status != "all":
+        query = query.where(f.c.status == status)
+    if rules:
+        query = query.where(f.c.rule.in_(check_rule_ids(rules)))
+    if owner_id is not None:
+        query = query.where(OPP.c.owner_id == _record_id(owner_id, "--owner"))
+    with warehouse.engine.connect() as conn:
+        return [
+            FindingRecord(
+                id=row.id,
+                rule=row.rule,
+                opportunity_id=row.opportunity_id,
+                opportunity_name=row.opportunity_name,
+                owner_id=row.owner_id,
+                status=row.status,
+                profile=row.profile,
+                severity=row.severity,
+                opened_at=row.opened_at,
+                resolved_at=row.resolved_at,
+                details=dict(row.details or {}),
+            )
+            for row in conn.execute(query)
+        ]
+
+
+# --------------------------------------------------------------------------- waivers
+
+
+@dataclass(frozen=True)
+class WaiverResult:
+    """The waiver recorded, and how many live findings it turned to ``waived`` at once."""
+
+    waiver_id: int
+    rule: str
+    opportunity_id: str
+    until: date
+    findings_waived: int
+
+
+def waive_finding(
+    warehouse: Warehouse,
+    settings: Settings | AuditSettings,
+    rule: str,
+    opportunity_id: str,
+    *,
+    reason: str,
+    until: date,
+    today: date | None = None,
+    created_by: str | None = None,
+) -> WaiverResult:
+    """Waive (rule, opportunity) until a date; a live finding becomes ``waived`` at once.
+
+    A waived finding is still reported but never written back. Bad input is a
+    usage error naming the value (exit 2), and nothing is written.
+    """
+    from zoneinfo import ZoneInfo
+
+    audit = audit_settings(settings)
+    check_rule_ids([rule], "RULE")
+    opp_id = _record_id(opportunity_id, "OPP_ID")
+    if not reason.strip():
+        raise UsageError("--reason: must say why the finding is waived (got an empty reason)")
+    today = today or today_in(ZoneInfo(audit.timezone))
+    if until < today:
+        raise UsageError(
+            f"--until: {until.isoformat()} is in the past (today is {today.isoformat()} "
+            f"in {audit.timezone})"
+        )
+    now = datetime.now(UTC)
+    with warehouse.session() as session:
+        conn = session.connection()
+        known = conn.execute(
+            select(OPP.c.id).where(OPP.c.id == opp_id, OPP.c.is_deleted.is_(False))
+        ).first()
+        if known is None:
+            raise UsageError(f"OPP_ID: opportunity {opp_id} is not in the warehouse")
+        waiver_id = conn.execute(
+            _WAIVER.insert()
+            .values(
+                rule=rule,
+                opportunity_id=opp_id,
+                reason=reason.strip(),
+                until=until,
+                created_at=now,
+                created_by=created_by,
+            )
+            .returning(_WAIVER.c.id)
+        ).scalar_one()
+        changed = conn.execute(
+            update(FINDING)
+            .where(
+                FINDING.c.rule == rule,
+                FINDING.c.opportunity_id == opp_id,
+                FINDING.c.status == "open",
+            )
+            .values(status="waived")
+        )
+    get_logger().info("audit.waived", rule=rule, opportunity_id=opp_id, until=until.isoformat())
+    return WaiverResult(waiver_id, rule, opp_id, until, int(changed.rowcount or 0))

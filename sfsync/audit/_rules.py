@@ -1,0 +1,272 @@
+"""The four rules of RULES.md: one set-based query each, plus the details of a match.
+
+A rule is a SELECT over the warehouse returning the opportunities it flags
+with the values it looked at. Python only touches the matching rows, to turn
+them into finding details (quarter offset, day counts in the business time
+zone): it never loops over all opportunities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, false, or_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from sfsync.audit._calendar import (
+    age_in_days,
+    quarter_offset,
+    shift_days,
+    stale_buckets,
+    stale_threshold,
+    start_of_local_day,
+)
+from sfsync.audit._context import OPP, AuditContext, ProfileName
+from sfsync.audit._expressions import (
+    big,
+    blank,
+    converted_amount,
+    has_instrument,
+    last_human_modified,
+    live_open_opportunity,
+    sales_opportunity,
+    stage_at_least,
+)
+from sfsync.audit._slipping import slip_select, slip_values
+
+__all__ = ["RULES", "RuleMatch", "evaluate_rule", "rule_query"]
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One opportunity a rule flags, with the profile used and the values seen."""
+
+    rule: str
+    opportunity_id: str
+    profile: ProfileName
+    details: dict[str, Any]
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _by_profile(
+    ctx: AuditContext, condition: Callable[[ProfileName], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """OR over the profiles in use of (opportunity has that profile AND its condition)."""
+    branches = [and_(ctx.profile_predicate(p), condition(p)) for p in ctx.profiles()]
+    return or_(*branches) if branches else false()
+
+
+def _value_columns(ctx: AuditContext) -> list[Any]:
+    return [
+        OPP.c.id,
+        OPP.c.scope_value,
+        OPP.c.stage_name,
+        OPP.c.close_date,
+        OPP.c.amount,
+        OPP.c.currency_iso_code,
+        converted_amount(ctx).label("converted_amount"),
+        has_instrument(ctx).label("has_instrument"),
+    ]
+
+
+def _value_details(ctx: AuditContext, row: Row[Any], profile: ProfileName) -> dict[str, Any]:
+    converted = None if row.converted_amount is None else float(row.converted_amount)
+    details: dict[str, Any] = {
+        "stage": row.stage_name,
+        "close_date": _iso(row.close_date),
+        "k": (
+            None
+            if row.close_date is None
+            else quarter_offset(row.close_date, ctx.as_of, ctx.fiscal_year_start_month)
+        ),
+        "amount": None if row.amount is None else float(row.amount),
+        "currency": row.currency_iso_code,
+        "converted_amount": converted,
+        "amount_threshold": float(ctx.settings.amount_threshold),
+        "big": converted is not None and converted > ctx.settings.amount_threshold,
+        "has_instrument": bool(row.has_instrument),
+    }
+    if profile == "europe":
+        details["sales_opportunity"] = True
+    return details
+
+
+# --------------------------------------------------------------------------- close_date_past
+
+
+def _close_date_past(ctx: AuditContext) -> Select[Any]:
+    value_filter = or_(big(ctx), has_instrument(ctx))
+
+    def condition(profile: ProfileName) -> ColumnElement[bool]:
+        past = OPP.c.close_date < ctx.as_of
+        if profile == "europe":
+            return and_(sales_opportunity(ctx), past, value_filter)
+        prior_quarter = OPP.c.close_date < ctx.quarter_start(0)
+        return and_(past, or_(prior_quarter, value_filter))
+
+    return select(*_value_columns(ctx)).where(
+        live_open_opportunity(ctx), _by_profile(ctx, condition)
+    )
+
+
+def _close_date_past_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
+    profile = ctx.profile_of(row.scope_value)
+    details = {**_value_details(ctx, row, profile), "today": ctx.as_of.isoformat()}
+    return RuleMatch("close_date_past", row.id, profile, details)
+
+
+# --------------------------------------------------------------------------- stale_last_modified
+
+
+def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
+    stale = ctx.settings.rules.stale_last_modified
+    modified = last_human_modified()
+
+    def condition(profile: ProfileName) -> ColumnElement[bool]:
+        buckets = stale_buckets(
+            stale.thresholds[profile],
+            stale.beyond_last_bucket,
+            ctx.as_of,
+            ctx.fiscal_year_start_month,
+        )
+        too_old = []
+        for bucket in buckets:
+            cutoff = start_of_local_day(shift_days(ctx.as_of, bucket.days), ctx.tz)
+            parts = [modified < cutoff]
+            if bucket.close_from is not None:
+                parts.append(OPP.c.close_date >= bucket.close_from)
+            if bucket.close_to is not None:
+                parts.append(OPP.c.close_date < bucket.close_to)
+            else:
+                parts.append(OPP.c.close_date.is_not(None))
+            too_old.append(and_(*parts))
+        filters = [
+            or_(big(ctx), has_instrument(ctx)),
+            stage_at_least(ctx, stale.min_stage),
+            or_(*too_old) if too_old else false(),
+        ]
+        if profile == "europe":
+            filters.insert(0, sales_opportunity(ctx))
+        return and_(*filters)
+
+    return select(
+        *_value_columns(ctx),
+        OPP.c.last_human_modified_date,
+        OPP.c.last_human_modified_by_id,
+        OPP.c.last_human_assumed,
+        modified.label("modified"),
+    ).where(live_open_opportunity(ctx), _by_profile(ctx, condition))
+
+
+def _stale_last_modified_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
+    stale = ctx.settings.rules.stale_last_modified
+    profile = ctx.profile_of(row.scope_value)
+    details = _value_details(ctx, row, profile)
+    details.update(
+        {
+            "min_stage": stale.min_stage,
+            "threshold_days": stale_threshold(
+                stale.thresholds[profile], stale.beyond_last_bucket, details["k"]
+            ),
+            "days_since_last_human_modification": age_in_days(row.modified, ctx.as_of, ctx.tz),
+            "last_human_modified_date": _iso(row.modified),
+            "last_human_modified_by_id": row.last_human_modified_by_id,
+            "last_human_assumed": bool(row.last_human_assumed)
+            or row.last_human_modified_date is None,
+        }
+    )
+    return RuleMatch("stale_last_modified", row.id, profile, details)
+
+
+# --------------------------------------------------------------------------- missing_rev_rec_terms
+
+
+def _missing_rev_rec_terms(ctx: AuditContext, dialect: str) -> Select[Any]:
+    rule = ctx.settings.rules.missing_rev_rec_terms
+    return select(
+        OPP.c.id,
+        OPP.c.scope_value,
+        OPP.c.stage_name,
+        OPP.c.rev_rec_terms,
+        has_instrument(ctx).label("has_instrument"),
+    ).where(
+        live_open_opportunity(ctx),
+        has_instrument(ctx),
+        stage_at_least(ctx, rule.min_stage),
+        blank(OPP.c.rev_rec_terms, dialect),
+    )
+
+
+def _missing_rev_rec_terms_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
+    details = {
+        "stage": row.stage_name,
+        "min_stage": ctx.settings.rules.missing_rev_rec_terms.min_stage,
+        "has_instrument": bool(row.has_instrument),
+        "field": ctx.settings.fields.rev_rec_terms,
+        "rev_rec_terms": row.rev_rec_terms,
+    }
+    return RuleMatch("missing_rev_rec_terms", row.id, ctx.profile_of(row.scope_value), details)
+
+
+# --------------------------------------------------------------------------- close_date_slipping
+
+
+def _close_date_slipping(ctx: AuditContext, dialect: str) -> Select[Any]:
+    del dialect
+    minimum = ctx.settings.rules.close_date_slipping.min_extensions
+    return slip_select(ctx, open_only=True, min_extensions=minimum)
+
+
+def _close_date_slipping_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
+    values = slip_values(ctx, row)
+    details = {
+        "stage": row.stage_name,
+        "close_date": _iso(row.close_date),
+        "month_extensions": values.month_extensions,
+        "min_extensions": ctx.settings.rules.close_date_slipping.min_extensions,
+        "lower_bound": values.lower_bound,
+        "close_date_source": values.source,
+        "days_since_stage_change": values.days_since_stage_change,
+        "days_open": values.days_open,
+    }
+    return RuleMatch("close_date_slipping", row.id, ctx.profile_of(row.scope_value), details)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class _Rule:
+    query: Callable[[AuditContext, str], Select[Any]]
+    details: Callable[[AuditContext, Row[Any]], RuleMatch]
+
+
+RULES: dict[str, _Rule] = {
+    "close_date_past": _Rule(lambda ctx, _d: _close_date_past(ctx), _close_date_past_details),
+    "stale_last_modified": _Rule(
+        lambda ctx, _d: _stale_last_modified(ctx), _stale_last_modified_details
+    ),
+    "missing_rev_rec_terms": _Rule(_missing_rev_rec_terms, _missing_rev_rec_terms_details),
+    "close_date_slipping": _Rule(_close_date_slipping, _close_date_slipping_details),
+}
+
+
+def rule_query(ctx: AuditContext, rule: str, dialect: str) -> Select[Any]:
+    """The SELECT for ``rule``: one row per flagged opportunity."""
+    return RULES[rule].query(ctx, dialect)
+
+
+def evaluate_rule(conn: Connection, ctx: AuditContext, rule: str) -> Iterator[RuleMatch]:
+    """Run one rule and yield its matches (streamed; details built per matching row)."""
+    spec = RULES[rule]
+    query = spec.query(ctx, conn.dialect.name)
+    result = conn.execute(query, execution_options={"yield_per": 5000})
+    for row in result:
+        yield spec.details(ctx, row)
