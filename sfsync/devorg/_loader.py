@@ -207,41 +207,45 @@ Converter = Callable[[Any], Any]
 
 
 def _conv_text(value: Any) -> Any:
-    if isinstance(value, str):
+    if type(value) is str:
         return value
     raise ValueError(f"expected a string, got {value!r}")
 
 
 def _conv_id(value: Any) -> Any:
-    if isinstance(value, str) and _ID_RE.match(value):
-        return id15_to_18(value) if len(value) == 15 else value
+    # Fast path first: almost every id in a file is already 18 ASCII alphanumerics.
+    if type(value) is str and value.isascii() and value.isalnum():
+        if len(value) == 18:
+            return value
+        if len(value) == 15:
+            return id15_to_18(value)
     raise ValueError(f"expected a 15- or 18-character Salesforce id, got {value!r}")
 
 
 def _conv_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        return 1 if value else 0
+    if value is True:
+        return 1
+    if value is False:
+        return 0
     raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _conv_int(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"expected an integer, got {value!r}")
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
         return int(value)
-    return value
+    raise ValueError(f"expected an integer, got {value!r}")
 
 
 def _conv_real(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
-    return value
+    if type(value) is float or type(value) is int:
+        return value
+    raise ValueError(f"expected a number, got {value!r}")
 
 
 def _conv_date(value: Any) -> Any:
-    if isinstance(value, str) and _DATE_RE.match(value):
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:
             date.fromisoformat(value)
         except ValueError:
@@ -252,8 +256,8 @@ def _conv_date(value: Any) -> Any:
 
 
 def _conv_datetime(value: Any) -> Any:
-    if isinstance(value, str):
-        if _CANON_DT_RE.match(value):
+    if type(value) is str:
+        if len(value) == 28 and value[10] == "T" and value.endswith(".000+0000"):
             try:
                 datetime.fromisoformat(value)
             except ValueError:
@@ -314,6 +318,7 @@ class _ObjectLoader:
         self.index = {name: i for i, name in enumerate(self.columns)}
         self.converters = {name: converter_for(f) for name, f in obj.fields.items()}
         self.batch: list[list[Any]] = []
+        self.slots: dict[str, tuple[int, Converter]] = {}
         self.count = 0
         has_lm = "LastModifiedDate" in obj.fields
         self.i_id = self.index["Id"]
@@ -327,27 +332,28 @@ class _ObjectLoader:
         return f"{text}.{fname}" if fname else text
 
     def add(self, idx: int, record: Any) -> None:
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             raise DataFileError(f"{self.where(idx)}: expected a JSON object, got {record!r}")
         row: list[Any] = [None] * len(self.columns)
         row[0] = idx
-        obj = self.obj
+        slots = self.slots
         for key, value in record.items():
-            name = obj.canonical(key)
-            if name is None:
-                if key == "attributes":
+            slot = slots.get(key)
+            if slot is None:
+                slot = self._slot(idx, key, value)
+                if slot is None:
                     continue
-                name = self._new_field(idx, key, value)
-                row.append(None)
+                row.extend([None] * (len(self.columns) - len(row)))
             if value is None:
                 continue
             try:
-                row[self.index[name]] = self.converters[name](value)
+                row[slot[0]] = slot[1](value)
             except ValueError as exc:
-                raise DataFileError(f"{self.where(idx, name)}: {exc}") from None
+                raise DataFileError(f"{self.where(idx, self.columns[slot[0]])}: {exc}") from None
         record_id = row[self.i_id]
         if record_id is None:
             raise DataFileError(f"{self.where(idx, 'Id')}: every record needs an Id")
+        obj = self.obj
         if not record_id.startswith(obj.key_prefix):
             raise DataFileError(
                 f"{self.where(idx, 'Id')}: {record_id!r} does not start with "
@@ -367,6 +373,17 @@ class _ObjectLoader:
         self.count += 1
         if len(self.batch) >= _BATCH:
             self.flush()
+
+    def _slot(self, idx: int, key: str, value: Any) -> tuple[int, Converter] | None:
+        """Where a key's value goes (cached per spelling), or None to skip it."""
+        if key == "attributes":
+            return None
+        name = self.obj.canonical(key)
+        if name is None:
+            name = self._new_field(idx, key, value)
+        slot = (self.index[name], self.converters[name])
+        self.slots[key] = slot
+        return slot
 
     def _new_field(self, idx: int, key: str, value: Any) -> str:
         if not key.endswith("__c") or not _API_NAME_RE.match(key):

@@ -705,7 +705,7 @@ class DevOrg:
                     "INVALID_REPLICATION_DATE",
                     f"startDate cannot be before earliestDateAvailable {format_datetime(earliest)}",
                 )
-            latest = min(end, now).replace(second=0)
+            latest = min(end, now)
             rows = self._conn.execute(
                 "SELECT id, deleted_date FROM _deleted WHERE sobject = ? AND deleted_date >= ? "
                 "AND deleted_date <= ? ORDER BY deleted_date, id",
@@ -719,7 +719,7 @@ class DevOrg:
     ) -> tuple[list[str], str]:
         with self._lock:
             obj = self._object(sobject, api=False, operation="query")
-            latest = min(end, self.now()).replace(second=0)
+            latest = min(end, self.now())
             rows = self._conn.execute(
                 f"SELECT Id FROM {quote(obj.name)} WHERE SystemModstamp >= ? AND "
                 "SystemModstamp <= ? AND IsDeleted = 0 ORDER BY SystemModstamp, Id",
