@@ -1,5 +1,8 @@
 """simple-salesforce, unmodified, works against the dev org as against a real org."""
 
+# SOQL here is built from the test's own constant ids.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import base64
@@ -29,7 +32,13 @@ def test_client_credentials_token_has_the_documented_shape(server: DevOrgServer)
     """The token reply of §1.1: instance_url is the dev org, no expires_in/refresh_token."""
     token = client_credentials_token(server)
     assert set(token) == {
-        "access_token", "instance_url", "id", "token_type", "issued_at", "signature", "scope",
+        "access_token",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+        "signature",
+        "scope",
     }
     assert token["instance_url"] == server.url
     assert token["token_type"] == "Bearer"
@@ -93,7 +102,8 @@ def test_soap_login_then_direct_mode(server: DevOrgServer) -> None:
     assert response.status_code == 200
     session_id = re.search(r"<sessionId>([^<]+)</sessionId>", response.text)
     server_url = re.search(r"<serverUrl>([^<]+)</serverUrl>", response.text)
-    assert session_id and server_url
+    assert session_id
+    assert server_url
     assert server_url.group(1).startswith(server.url)
     assert "<organizationMultiCurrency>false</organizationMultiCurrency>" in response.text
     sf = Salesforce(
@@ -119,9 +129,11 @@ def test_jwt_bearer_flow(tmp_path: Path) -> None:
     from sfsync.devorg.testing import sample_org_data
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     data = sample_org_data(3)
     data["credentials"] = {"client_id": "jwt-app", "jwt_public_key": public}
     path = tmp_path / "org.json"
@@ -193,7 +205,9 @@ def test_parent_relationships_and_api_usage(sf: Salesforce) -> None:
     assert sf.api_usage["api-usage"].total == 5_000_000
 
 
-def test_bulk2_query_pages_and_download(server: DevOrgServer, sf: Salesforce, tmp_path: Path) -> None:
+def test_bulk2_query_pages_and_download(
+    server: DevOrgServer, sf: Salesforce, tmp_path: Path
+) -> None:
     """Bulk 2.0: a CSV page per locator (header on each, all quoted), and streamed download."""
     soql = "SELECT Id, Name, Amount, IsClosed, Owner.Name FROM Opportunity"
     pages = list(sf.bulk2.Opportunity.query(soql, max_records=2000, wait=0.1))
@@ -213,13 +227,17 @@ def test_bulk2_rejects_count_and_unsupported_objects(server: DevOrgServer) -> No
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     url = f"{server.url}/services/data/v62.0/jobs/query"
     count = session.post(
-        url, json={"operation": "query", "query": "SELECT COUNT() FROM Opportunity"},
-        headers=headers, timeout=10,
+        url,
+        json={"operation": "query", "query": "SELECT COUNT() FROM Opportunity"},
+        headers=headers,
+        timeout=10,
     )
     assert count.status_code == 400
     status = session.post(
-        url, json={"operation": "query", "query": "SELECT Id FROM TaskStatus"},
-        headers=headers, timeout=10,
+        url,
+        json={"operation": "query", "query": "SELECT Id FROM TaskStatus"},
+        headers=headers,
+        timeout=10,
     )
     assert status.status_code == 400
     assert status.json()[0]["errorCode"] == "INVALIDENTITY"
@@ -228,8 +246,13 @@ def test_bulk2_rejects_count_and_unsupported_objects(server: DevOrgServer) -> No
 def test_450_tasks_in_three_collection_calls(server: DevOrgServer, sf: Salesforce) -> None:
     """sObject Collections: ≤200 per call, one API call each, results in request order."""
     records = [
-        {"attributes": {"type": "Task"}, "Subject": f"Check {i}", "WhatId": make_id("006", i + 1),
-         "OwnerId": REP_USER_ID, "Sfsync_Key__c": f"bulk-{i}"}
+        {
+            "attributes": {"type": "Task"},
+            "Subject": f"Check {i}",
+            "WhatId": make_id("006", i + 1),
+            "OwnerId": REP_USER_ID,
+            "Sfsync_Key__c": f"bulk-{i}",
+        }
         for i in range(450)
     ]
     before = server.api_calls
@@ -242,7 +265,9 @@ def test_450_tasks_in_three_collection_calls(server: DevOrgServer, sf: Salesforc
     assert server.api_calls - before == 3
     assert len(results) == 450
     assert all(r["success"] and r["id"].startswith("00T") for r in results)
-    assert sf.query("SELECT COUNT() FROM Task WHERE Sfsync_Key__c LIKE 'bulk-%'")["totalSize"] == 450
+    assert (
+        sf.query("SELECT COUNT() FROM Task WHERE Sfsync_Key__c LIKE 'bulk-%'")["totalSize"] == 450
+    )
 
 
 def test_collection_errors_are_per_record_and_all_or_none_rolls_back(sf: Salesforce) -> None:
@@ -254,9 +279,14 @@ def test_collection_errors_are_per_record_and_all_or_none_rolls_back(sf: Salesfo
     assert results[0]["success"] is True
     assert results[1] == {
         "success": False,
-        "errors": [{"statusCode": "INACTIVE_OWNER_OR_USER",
-                    "message": f"operation performed with inactive user [{INACTIVE_USER_ID}] "
-                               "as owner of task", "fields": []}],
+        "errors": [
+            {
+                "statusCode": "INACTIVE_OWNER_OR_USER",
+                "message": f"operation performed with inactive user [{INACTIVE_USER_ID}] "
+                "as owner of task",
+                "fields": [],
+            }
+        ],
     }
     before = sf.query("SELECT COUNT() FROM Task")["totalSize"]
     rolled = sf.restful(
@@ -269,7 +299,11 @@ def test_collection_errors_are_per_record_and_all_or_none_rolls_back(sf: Salesfo
 
 def test_upsert_on_external_id(sf: Salesforce) -> None:
     """Insert answers 201 created:true, the same key again updates (200) without a duplicate."""
-    fields = {"Subject": "Close date in the past", "WhatId": make_id("006", 7), "OwnerId": REP_USER_ID}
+    fields = {
+        "Subject": "Close date in the past",
+        "WhatId": make_id("006", 7),
+        "OwnerId": REP_USER_ID,
+    }
     assert sf.Task.upsert("Sfsync_Key__c/opp7-close_date_past", fields) == 201
     assert sf.Task.upsert("Sfsync_Key__c/opp7-close_date_past", {"Status": "Completed"}) == 200
     rows = sf.query(
@@ -323,8 +357,9 @@ def test_hard_delete_and_erase(server: DevOrgServer, sf: Salesforce) -> None:
     server.org.hard_delete("Opportunity", hard)
     server.org.erase("Opportunity", erased)
     for opp_id in (hard, erased):
-        result = sf.query_all(f"SELECT Id FROM Opportunity WHERE Id = '{opp_id}'",
-                              include_deleted=True)
+        result = sf.query_all(
+            f"SELECT Id FROM Opportunity WHERE Id = '{opp_id}'", include_deleted=True
+        )
         assert result["totalSize"] == 0
     now = server.org.now()
     deleted = sf.Opportunity.deleted(now - timedelta(hours=1), now + timedelta(minutes=5))
@@ -413,7 +448,9 @@ def test_faults_are_reproducible_under_a_seed(server: DevOrgServer) -> None:
     assert {0, 500, 503, 429, 200} <= set(first)
 
 
-def test_lock_rate_fails_records_with_unable_to_lock_row(server: DevOrgServer, sf: Salesforce) -> None:
+def test_lock_rate_fails_records_with_unable_to_lock_row(
+    server: DevOrgServer, sf: Salesforce
+) -> None:
     server.set_faults(FaultSpec(lock_rate=1.0, seed=1))
     try:
         results = sf.restful(
@@ -443,5 +480,11 @@ def test_versions(server: DevOrgServer) -> None:
     for version in ("59.0", "61.0", "62.0"):
         ok = session.get(f"{server.url}/services/data/v{version}/sobjects/", headers=headers)
         assert ok.status_code == 200
-    assert session.get(f"{server.url}/services/data/v99.0/sobjects", headers=headers).status_code == 404
-    assert session.get(f"{server.url}/services/data/v25.0/sobjects", headers=headers).status_code == 410
+    assert (
+        session.get(f"{server.url}/services/data/v99.0/sobjects", headers=headers).status_code
+        == 404
+    )
+    assert (
+        session.get(f"{server.url}/services/data/v25.0/sobjects", headers=headers).status_code
+        == 410
+    )
