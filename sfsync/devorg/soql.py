@@ -659,14 +659,19 @@ class _WhereCompiler:
             op = _NEGATED_OPS[op]
         if literal.kind == "relative":
             low, high = _range_bounds(fdef, literal, self.today)
-            lo, hi = self._param(low), self._param(high)
             if op == "=":
-                return f"({col} >= {lo} AND {col} < {hi})"
+                return f"({col} >= {self._param(low)} AND {col} < {self._param(high)})"
             if op == "!=":
+                lo, hi = self._param(low), self._param(high)
                 return f"({col} < {lo} OR {col} >= {hi} OR {col} IS NULL)"
-            sql = {"<": f"{col} < {lo}", "<=": f"{col} < {hi}", ">": f"{col} >= {hi}"}.get(
-                op, f"{col} >= {lo}"
-            )
+            if op == "<":
+                sql = f"{col} < {self._param(low)}"
+            elif op == "<=":
+                sql = f"{col} < {self._param(high)}"
+            elif op == ">":
+                sql = f"{col} >= {self._param(high)}"
+            else:
+                sql = f"{col} >= {self._param(low)}"
             return f"({sql} OR {col} IS NULL)" if negate else sql
         value = self._param(_scalar(fdef, literal))
         if op == "!=":
