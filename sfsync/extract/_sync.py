@@ -418,9 +418,9 @@ class _Syncer:
         start = state.deleted_checked_to - timedelta(seconds=self.sync.lookback_s)
         if now - start > timedelta(days=self.sync.deleted_window_days):
             return None  # beyond the recycle-bin window: an Id sweep does the job instead
-        if now - start <= timedelta(minutes=1):
-            return None  # Salesforce needs start to precede end by more than a minute
-        return start
+        # Salesforce needs start to precede end by more than a minute; a wider window
+        # only lists some deletes again, and marking them twice is harmless.
+        return min(start, now - timedelta(seconds=61))
 
     # ---------------------------------------------------------------- reference objects
 
@@ -484,7 +484,9 @@ class _Syncer:
             # Nothing can have been deleted from an empty warehouse before now.
             with self.warehouse.session() as session:
                 self._save_state(session, name, deleted_checked_to=now)
-        if use_bulk:
+        if total == 0 and not state.resume:
+            outcome.mode = "none"  # nothing changed in the window: no page to fetch
+        elif use_bulk:
             try:
                 self._pull_bulk(plan, state, window, outcome)
             except BulkJobFailed as exc:

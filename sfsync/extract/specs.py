@@ -201,7 +201,6 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
                 _f("Name", column="name"),
                 _f("FiscalYearStartMonth", "int", "fiscal_year_start_month"),
                 _f("TimeZoneSidKey", column="time_zone_sid_key", required=False),
-                _f("DefaultCurrencyIsoCode", column="default_currency_iso_code", required=False),
                 _f("IsSandbox", "bool", "is_sandbox", required=False),
             ),
             mode="reference",

@@ -11,6 +11,7 @@ A login that cannot connect gives up within 3 x ``timeout_s``, retries included.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from sfsync.errors import AuthError, ConfigError, SalesforceUnreachable
 from sfsync.logging import get_logger, register_secrets
 from sfsync.salesforce._errors import parse_body
 
-__all__ = ["SalesforceSession", "http_client", "login"]
+__all__ = ["SalesforceSession", "http_client", "login", "tls_context"]
 
 log = get_logger()
 
@@ -51,11 +52,18 @@ class SalesforceSession:
         return self.flow != "session"
 
 
+def tls_context(settings: SalesforceSettings) -> ssl.SSLContext:
+    """System CAs plus ``salesforce.ca_bundle`` (the dev org's local CA, a corporate proxy's)."""
+    context = ssl.create_default_context()
+    if settings.ca_bundle:
+        context.load_verify_locations(cafile=str(settings.ca_bundle))
+    return context
+
+
 def http_client(settings: SalesforceSettings, *, timeout: float | None = None) -> httpx.Client:
     """An httpx client with sfsync's TLS trust and timeouts (env proxies/CA not consulted)."""
-    verify: Any = str(settings.ca_bundle) if settings.ca_bundle else True
     return httpx.Client(
-        verify=verify,
+        verify=tls_context(settings),
         timeout=httpx.Timeout(timeout or settings.timeout_s, connect=min(10.0, settings.timeout_s)),
         trust_env=False,
         headers={"User-Agent": "sfsync", "Sforce-Call-Options": "client=sfsync"},

@@ -18,6 +18,7 @@ import httpx
 
 from sfsync.errors import ApiError, SfsyncError
 from sfsync.logging import get_logger
+from sfsync.salesforce._auth import tls_context
 from sfsync.salesforce._errors import classify_response, non_json, parse_body
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class BulkQuery:
         self.poll_s = poll_s
         settings = client.settings
         self.http = httpx.Client(
-            verify=str(settings.ca_bundle) if settings.ca_bundle else True,
+            verify=tls_context(settings),
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             trust_env=False,
             headers={"Sforce-Call-Options": "client=sfsync"},

@@ -1,0 +1,259 @@
+"""Sync against the dev org: exact copies, incremental changes, deletes, faults, budget, crashes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from sfsync.devorg import FaultSpec
+from sfsync.extract import run_sync
+from sfsync.warehouse.models import Opportunity, Run, SyncState
+from tests.cli_helpers import run_sfsync
+from tests.integration.conftest import OrgFactory
+from tests.integration.sync_helpers import mismatches, random_changes, settle
+
+
+def test_full_sync_matches_the_org_exactly(running_org: OrgFactory) -> None:
+    """Row counts and a checksum of Id + SystemModstamp per object match the org."""
+    org = running_org(400)
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    assert result.status == "ok"
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    assert result.objects["Opportunity"].upserted == 400
+    with warehouse.session() as session:
+        run = session.get(Run, result.run_id)
+        assert run is not None
+        assert run.status == "ok"
+        assert run.api_calls == result.api_calls == org.server.api_calls - 0
+        assert run.counts["sync"]["objects"]["Opportunity"]["upserted"] == 400
+
+
+def test_incremental_sync_after_changes_during_a_sync(running_org: OrgFactory) -> None:
+    """Updates, soft deletes, purges and creates made *while* a sync runs are all caught next time."""
+    org = running_org(1500)
+    warehouse = org.warehouse()
+    rng = random.Random(5)
+    changes: dict[str, int] = {}
+
+    def change_the_org() -> None:
+        time.sleep(0.3)
+        changes.update(
+            random_changes(org.org, rng, updates=500, soft_deletes=50, purges=20, creates=100)
+        )
+
+    mutator = threading.Thread(target=change_the_org)
+    mutator.start()
+    first = run_sync(warehouse, org.settings)
+    mutator.join()
+    settle()
+    assert first.status == "ok"
+    assert changes == {"updates": 500, "soft_deletes": 50, "purges": 20, "creates": 100}
+    calls_before = org.server.api_calls
+    second = run_sync(warehouse, org.settings)
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    # Proportional to the changes: a handful of overhead calls plus pages of changed rows,
+    # nowhere near the ~60 pages a full re-pull of this org takes.
+    assert org.server.api_calls - calls_before == second.api_calls
+    assert second.api_calls <= 4 + 8
+    with warehouse.session() as session:
+        deleted = session.scalars(
+            select(Opportunity.id).where(Opportunity.is_deleted.is_(True))
+        ).all()
+    assert len(deleted) == 70
+
+
+def test_nothing_changed_costs_only_the_overhead_calls(running_org: OrgFactory) -> None:
+    org = running_org(200)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    again = run_sync(warehouse, org.settings)
+    assert again.api_calls == 4  # limits, describe composite, two query composites
+    assert all(r.upserted == 0 for r in again.objects.values() if r.mode != "reference")
+
+
+def test_purged_without_trace_is_found_by_the_id_sweep(running_org: OrgFactory) -> None:
+    """A record erased beyond getDeleted's reach is marked deleted by Id reconciliation."""
+    org = running_org(200, extra={"sync": {"reconcile_every_days": 0.00001}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    victim = org.org.query("SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")[0]["Id"]
+    org.org.erase("Opportunity", victim)
+    settle()
+    result = run_sync(warehouse, org.settings)
+    assert result.objects["Opportunity"].reconciled
+    with warehouse.session() as session:
+        row = session.get(Opportunity, victim)
+        assert row is not None
+        assert row.is_deleted
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+def test_full_resync_reconciles(running_org: OrgFactory) -> None:
+    org = running_org(200)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    victim = org.org.query("SELECT Id FROM Opportunity ORDER BY Id DESC LIMIT 1")[0]["Id"]
+    org.org.erase("Opportunity", victim)
+    result = run_sync(warehouse, org.settings, full=True)
+    assert result.objects["Opportunity"].deleted >= 1
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+def test_bulk_path_matches_and_resumes_nothing_left_over(running_org: OrgFactory) -> None:
+    """Above the threshold, objects come through Bulk 2.0 jobs with the same result."""
+    org = running_org(
+        800, extra={"sync": {"bulk_threshold": 500, "bulk_page_size": 1000, "bulk_poll_s": 0.05}}
+    )
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    assert result.objects["Opportunity"].mode == "bulk"
+    assert result.objects["OpportunityHistory"].mode == "bulk"
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    with warehouse.session() as session:
+        assert all(s.resume is None for s in session.scalars(select(SyncState)))
+
+
+def test_faults_do_not_change_the_result(running_org: OrgFactory) -> None:
+    """10% 5xx, 100 ms latency and sessions that expire mid-run: same warehouse, more calls."""
+    org = running_org(
+        400, faults=FaultSpec(error_rate=0.1, latency_ms=100, session_ttl=1.5, seed=11)
+    )
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    assert result.status == "ok"
+    org.server.set_faults(FaultSpec())
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+def test_api_limit_running_out_stops_cleanly_with_exit_4(running_org: OrgFactory) -> None:
+    """The org's daily limit runs out mid-sync: rows so far are kept, the run is partial."""
+    org = running_org(
+        1500,
+        api_limit=10,
+        extra={"sync": {"page_size": 200, "max_api_share": 1.0, "api_floor": 0}},
+    )
+    outcome = run_sfsync("sync", env=org.env)
+    assert outcome.exit_code == 4, outcome.stderr
+    # Either sfsync's guard stops one call short, or the org refuses: both stop cleanly.
+    assert "API budget reached" in outcome.stderr or "daily API limit" in outcome.stderr
+    warehouse = org.warehouse()
+    with warehouse.session() as session:
+        run = session.scalars(select(Run).order_by(Run.id.desc())).first()
+        assert run is not None
+        assert run.status == "partial"
+        synced = session.scalars(select(Opportunity.id)).all()
+    assert 0 < len(synced) < 1500  # committed pages survive
+
+
+def test_budget_share_stops_before_the_limit(running_org: OrgFactory) -> None:
+    """sync.max_api_share keeps a run far from the org's limit (exit 4, run partial)."""
+    org = running_org(1500, api_limit=100, extra={"sync": {"max_api_share": 0.1, "api_floor": 0}})
+    outcome = run_sfsync("sync", env=org.env)
+    assert outcome.exit_code == 4
+    assert "max_api_share" in outcome.stderr
+    assert org.server.api_calls <= 10
+
+
+def test_sfsync_writes_do_not_make_a_deal_look_fresh(running_org: OrgFactory) -> None:
+    """When the integration user edits an opportunity, the last human modification is kept."""
+    org = running_org(100)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    opp_id = org.org.query("SELECT Id FROM Opportunity WHERE IsClosed = false ORDER BY Id LIMIT 1")[
+        0
+    ]["Id"]
+    with warehouse.session() as session:
+        before = session.get(Opportunity, opp_id)
+        assert before is not None
+        human_before = (before.last_human_modified_date, before.last_human_modified_by_id)
+    settle()
+    org.org.update("Opportunity", opp_id, {"Description": "touched by sfsync"})  # integration user
+    settle()
+    run_sync(warehouse, org.settings)
+    with warehouse.session() as session:
+        after = session.get(Opportunity, opp_id)
+        assert after is not None
+        assert after.last_modified_by_id == org.org.integration_user_id
+        assert (after.last_human_modified_date, after.last_human_modified_by_id) == human_before
+
+
+def test_value_that_does_not_fit_is_kept_in_raw(running_org: OrgFactory) -> None:
+    org = running_org(50)
+    opp_id = org.org.query("SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")[0]["Id"]
+    long_name = "x" * 120
+    org.org.update("Opportunity", opp_id, {"Name": long_name, "Description": "y" * 300})
+    settings = org.settings
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, settings)
+    assert result.status == "ok"
+    with warehouse.session() as session:
+        row = session.get(Opportunity, opp_id)
+        assert row is not None
+        assert row.raw["Name"] == long_name
+
+
+def test_sync_cli_prints_a_summary(running_org: OrgFactory) -> None:
+    org = running_org(100)
+    outcome = run_sfsync("sync", env=org.env)
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "Opportunity" in outcome.stdout
+    assert "API calls" in outcome.stdout
+    assert '"event": "sync.object.done"' in outcome.stderr
+    again = run_sfsync("sync", "--object", "Opportunity", env=org.env)
+    assert again.exit_code == 0
+    assert "OpportunityHistory" not in again.stdout
+    bad = run_sfsync("sync", "--object", "Opportunty", env=org.env)
+    assert bad.exit_code == 2
+    assert "'Opportunty'" in bad.stderr
+
+
+def test_killed_syncs_lose_and_duplicate_nothing(running_org: OrgFactory, tmp_path: Path) -> None:
+    """SIGKILL at 20 random moments, changes in between, then one sync: an exact copy."""
+    org = running_org(1200, extra={"sync": {"bulk_poll_s": 0.05, "bulk_page_size": 1000}})
+    rng = random.Random(20)
+    env = {**os.environ, **org.env}
+    env = {k: v for k, v in env.items() if not k.startswith("SFSYNC_") or k in org.env}
+    for attempt in range(20):
+        # Alternate REST and Bulk so both kinds of progress marker get interrupted.
+        env["SFSYNC_SYNC__BULK_THRESHOLD"] = "500" if attempt % 2 else "1000000"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sfsync", "sync"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.8, 4.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if attempt % 4 == 0:
+            random_changes(org.org, rng, updates=30, soft_deletes=3, purges=1, creates=5)
+    settle()
+    final = run_sfsync("sync", env=org.env)
+    assert final.exit_code == 0, final.stderr
+    warehouse = org.warehouse()
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    with warehouse.session() as session:
+        statuses = set(session.scalars(select(Run.status)).all())
+    assert "running" in statuses or "interrupted" in statuses  # the killed runs left evidence
+
+
+@pytest.mark.postgres
+def test_full_and_incremental_sync_on_postgres(running_org: OrgFactory, postgres_url: str) -> None:
+    org = running_org(300, database_url=postgres_url)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    random_changes(org.org, random.Random(1), updates=40, soft_deletes=5, purges=2, creates=10)
+    settle()
+    run_sync(warehouse, org.settings)
+    assert mismatches(org.org, org.settings, warehouse) == {}
