@@ -53,7 +53,8 @@ def org_fingerprints(org: DevOrg, settings: Settings) -> dict[str, Fingerprint]:
         where = specs[name].where
         if name == "Task" and settings.writeback.task_key_field:
             where = f"({settings.writeback.task_key_field} != null OR {where})"
-        soql = f"SELECT Id, SystemModstamp FROM {name}" + (f" WHERE {where}" if where else "")
+        where_clause = f" WHERE {where}" if where else ""
+        soql = f"SELECT Id, SystemModstamp FROM {name}{where_clause}"  # noqa: S608 - SOQL, built from our specs
         rows = org.query(soql)
         result[name] = _digest([(r["Id"], r["SystemModstamp"]) for r in rows])
     return result
