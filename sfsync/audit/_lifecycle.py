@@ -266,7 +266,9 @@ def merge_findings(conn: Connection, *, rules: tuple[str, ...], run_id: int, as_
                     "opened_as_of",
                 ],
                 source,
-            )
+            ),
+            # INSERT ... SELECT reports its row count only when asked to (SQLAlchemy 2).
+            execution_options={"preserve_rowcount": True},
         )
         new[rule] = int(result.rowcount or 0)
     return Merged(new=new, resolved=resolved, updated=int(changed.rowcount or 0))

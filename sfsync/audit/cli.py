@@ -1,0 +1,197 @@
+"""``sfsync audit``, ``sfsync findings`` and ``sfsync waive``: parse, call, print, exit.
+
+Registered on the main group by :mod:`sfsync.cli`; every command is a few
+lines over :mod:`sfsync.audit`, and errors are ``sfsync.errors`` types that the
+CLI frame turns into a paragraph and an exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+
+from sfsync.audit._api import (
+    FINDING_STATUSES,
+    AuditSummary,
+    FindingRecord,
+    list_findings,
+    run_audit,
+    waive_finding,
+)
+from sfsync.cli import App, parse_iso_date, pass_app
+from sfsync.errors import EXIT_FINDINGS, UsageError
+
+__all__ = ["audit_command", "findings_command", "waive_command"]
+
+EXPORT_COLUMNS = (
+    "rule",
+    "opportunity_id",
+    "opportunity_name",
+    "owner_id",
+    "status",
+    "profile",
+    "severity",
+    "opened_at",
+    "resolved_at",
+    "details",
+)
+
+
+def _print_table(title: str | None, headers: Sequence[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal, plain aligned text otherwise (pipes, files, CI logs)."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for header in headers:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        click.echo(title)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _print_summary(summary: AuditSummary) -> None:
+    rows = [
+        [c.rule, c.severity, str(c.open), str(c.new), str(c.resolved), str(c.waived)]
+        for c in summary.rules
+    ]
+    title = f"audit run {summary.run_id}, as of {summary.as_of.isoformat()}"
+    _print_table(title, ["rule", "severity", "open", "new", "resolved", "waived"], rows)
+    by_severity = ", ".join(f"{n} {s}" for s, n in sorted(summary.open_by_severity.items()))
+    click.echo(f"open findings: {by_severity or 'none'}")
+
+
+@click.command("audit")
+@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@click.option(
+    "--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as of this date (default today)."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warn", "error"]),
+    default=None,
+    help="Exit 1 if open findings at or above this severity exist.",
+)
+@pass_app
+def audit_command(app: App, rules: tuple[str, ...], as_of: str | None, fail_on: str | None) -> None:
+    """Evaluate the rules on the warehouse, update findings, print a summary."""
+    from sfsync.warehouse import open_warehouse
+
+    day = parse_iso_date(as_of, "--as-of")
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        summary = run_audit(warehouse, app.settings, as_of=day, rules=rules or None)
+    finally:
+        warehouse.dispose()
+    _print_summary(summary)
+    if fail_on is not None and summary.open_at_or_above(fail_on) > 0:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _write_csv(findings: list[FindingRecord]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for finding in findings:
+        record = finding.as_dict()
+        record["details"] = json.dumps(record["details"], sort_keys=True)
+        writer.writerow(["" if record[c] is None else record[c] for c in EXPORT_COLUMNS])
+
+
+@click.command("findings")
+@click.option(
+    "--status",
+    type=click.Choice(FINDING_STATUSES),
+    default="open",
+    show_default=True,
+    help="Which findings to list.",
+)
+@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@click.option("--owner", "owner_id", metavar="ID", help="Only opportunities owned by this user.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@pass_app
+def findings_command(
+    app: App, status: str, rules: tuple[str, ...], owner_id: str | None, fmt: str
+) -> None:
+    """List findings; ``--format json`` prints a JSON array, ``csv`` a header and rows."""
+    from sfsync.warehouse import open_warehouse
+
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        findings = list_findings(warehouse, status=status, rules=rules or None, owner_id=owner_id)
+    finally:
+        warehouse.dispose()
+    if fmt == "json":
+        click.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    elif fmt == "csv":
+        _write_csv(findings)
+    else:
+        rows = [
+            [
+                f.rule,
+                f.opportunity_id,
+                f.opportunity_name or "",
+                f.owner_id or "",
+                f.status,
+                f.severity,
+                f.opened_at.date().isoformat(),
+            ]
+            for f in findings
+        ]
+        headers = ["rule", "opportunity", "name", "owner", "status", "severity", "opened"]
+        _print_table(None, headers, rows)
+        click.echo(f"{len(findings)} finding(s)")
+
+
+@click.command("waive")
+@click.argument("rule")
+@click.argument("opportunity_id", metavar="OPP_ID")
+@click.option("--reason", required=True, help="Why this finding is acceptable.")
+@click.option("--until", "until", required=True, metavar="YYYY-MM-DD", help="Last day waived.")
+@pass_app
+def waive_command(app: App, rule: str, opportunity_id: str, reason: str, until: str) -> None:
+    """Waive RULE for OPP_ID until a date: reported, never written back."""
+    from sfsync.warehouse import open_warehouse
+
+    day = parse_iso_date(until, "--until")
+    if day is None:  # pragma: no cover - click requires --until
+        raise UsageError("--until is required")
+    try:
+        user: str | None = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        result = waive_finding(
+            warehouse,
+            app.settings,
+            rule,
+            opportunity_id,
+            reason=reason,
+            until=day,
+            created_by=user,
+        )
+    finally:
+        warehouse.dispose()
+    click.echo(
+        f"waived {result.rule} for {result.opportunity_id} until {result.until.isoformat()} "
+        f"({result.findings_waived} live finding(s) now waived)"
+    )

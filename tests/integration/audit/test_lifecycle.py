@@ -1,0 +1,326 @@
+"""The findings lifecycle of RULES.md on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from sfsync.audit import _api as audit_api
+from sfsync.audit import list_findings, run_audit, waive_finding
+from sfsync.config import AuditSettings
+from sfsync.errors import ConfigError, UsageError
+from sfsync.warehouse.models import Finding, Opportunity, OpportunityHistory, Organization, Run
+from tests.integration.audit.conftest import ExamplesWarehouse
+from tests.unit.audit.examples import TODAY
+
+DEFAULTS = AuditSettings()
+
+
+def finding_rows(ew: ExamplesWarehouse) -> list[tuple[Any, ...]]:
+    """Every column of every finding, in id order: the 'no row changed' witness."""
+    with ew.warehouse.engine.connect() as conn:
+        table = Finding.__table__
+        return [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
+
+
+def live(ew: ExamplesWarehouse, rule: str, opp_id: str) -> Finding | None:
+    with ew.warehouse.session() as session:
+        return session.scalars(
+            select(Finding).where(
+                Finding.rule == rule,
+                Finding.opportunity_id == opp_id,
+                Finding.status.in_(("open", "waived")),
+            )
+        ).one_or_none()
+
+
+def set_opportunity(ew: ExamplesWarehouse, opp_id: str, **values: Any) -> None:
+    with ew.warehouse.engine.begin() as conn:
+        conn.execute(update(Opportunity).where(Opportunity.id == opp_id).values(**values))
+
+
+def run_count(ew: ExamplesWarehouse) -> int:
+    with ew.warehouse.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Run)).scalar_one())
+
+
+def test_reaudit_with_nothing_changed_changes_no_finding_row(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    first = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    before = finding_rows(ew)
+    assert before, "the examples org has findings"
+    second = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    assert finding_rows(ew) == before
+    assert all(c.new == 0 and c.resolved == 0 for c in second.rules), second.rules
+    assert [c.open for c in second.rules] == [c.open for c in first.rules]
+
+
+def test_fixing_a_record_resolves_exactly_that_finding_and_a_relapse_reopens_a_new_one(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    opp = ew.ids[10]
+    original = live(ew, "missing_rev_rec_terms", opp)
+    assert original is not None
+    assert original.status == "open"
+    others_before = [r for r in finding_rows(ew) if r[0] != original.id]
+
+    set_opportunity(ew, opp, rev_rec_terms="Net 30")
+    summary = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    counts = {c.rule: c for c in summary.rules}
+    assert counts["missing_rev_rec_terms"].resolved == 1
+    assert sum(c.resolved for c in summary.rules) == 1
+    assert live(ew, "missing_rev_rec_terms", opp) is None
+    with ew.warehouse.session() as session:
+        resolved = session.get(Finding, original.id)
+        assert resolved is not None
+        assert resolved.status == "resolved"
+        assert resolved.resolved_run_id == summary.run_id
+        assert resolved.resolved_as_of == TODAY
+        assert resolved.resolved_at is not None
+    assert [r for r in finding_rows(ew) if r[0] != original.id] == others_before
+
+    set_opportunity(ew, opp, rev_rec_terms=" ")
+    again = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    reopened = live(ew, "missing_rev_rec_terms", opp)
+    assert reopened is not None
+    assert reopened.id != original.id
+    assert reopened.opened_run_id == again.run_id
+    assert {c.rule: c.new for c in again.rules}["missing_rev_rec_terms"] == 1
+
+
+def test_waiver_waives_at_once_until_it_expires(examples_warehouse: ExamplesWarehouse) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    opp = ew.ids[3]
+    result = waive_finding(
+        ew.warehouse,
+        DEFAULTS,
+        "close_date_past",
+        opp,
+        reason="customer signs at the board meeting",
+        until=TODAY + timedelta(days=5),
+        today=TODAY,
+    )
+    assert result.findings_waived == 1
+    waived = live(ew, "close_date_past", opp)
+    assert waived is not None
+    assert waived.status == "waived"
+
+    during = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY + timedelta(days=5))
+    still = live(ew, "close_date_past", opp)
+    assert still is not None
+    assert still.status == "waived"
+    assert still.id == waived.id
+    counts = {c.rule: c for c in during.rules}["close_date_past"]
+    assert counts.waived == 1
+    assert [f.opportunity_id for f in list_findings(ew.warehouse, status="waived")] == [opp]
+
+    after = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY + timedelta(days=6))
+    back = live(ew, "close_date_past", opp)
+    assert back is not None
+    assert back.status == "open"
+    assert back.id == waived.id
+    assert {c.rule: c for c in after.rules}["close_date_past"].waived == 0
+
+
+def test_rule_option_only_touches_that_rule(examples_warehouse: ExamplesWarehouse) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    # Fix the records behind a missing_rev_rec_terms and a close_date_past finding.
+    set_opportunity(ew, ew.ids[10], rev_rec_terms="Net 30")
+    set_opportunity(ew, ew.ids[3], close_date=date(2024, 9, 30))
+    before = finding_rows(ew)
+    summary = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY, rules=["missing_rev_rec_terms"])
+    assert [c.rule for c in summary.rules] == ["missing_rev_rec_terms"]
+    assert live(ew, "missing_rev_rec_terms", ew.ids[10]) is None
+    assert live(ew, "close_date_past", ew.ids[3]) is not None
+    changed = [a for a, b in zip(finding_rows(ew), before, strict=True) if a != b]
+    assert len(changed) == 1
+    assert changed[0][1] == "missing_rev_rec_terms"
+
+
+def test_closed_or_deleted_opportunities_resolve_their_findings(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    assert live(ew, "close_date_slipping", ew.ids[15]) is not None
+    assert live(ew, "close_date_past", ew.ids[1]) is not None
+    set_opportunity(ew, ew.ids[15], is_closed=True, stage_name="Closed Lost")
+    set_opportunity(ew, ew.ids[1], is_deleted=True)
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    assert live(ew, "close_date_slipping", ew.ids[15]) is None
+    assert live(ew, "close_date_past", ew.ids[1]) is None
+
+
+def test_changed_settings_update_the_live_finding_in_place(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    before = live(ew, "close_date_past", ew.ids[3])
+    assert before is not None
+    stricter = AuditSettings.model_validate(
+        {"amount_threshold": 40_000, "rules": {"close_date_past": {"severity": "warn"}}}
+    )
+    run_audit(ew.warehouse, stricter, as_of=TODAY)
+    after = live(ew, "close_date_past", ew.ids[3])
+    assert after is not None
+    assert after.id == before.id
+    assert after.severity == "warn"
+    assert after.settings_hash != before.settings_hash
+    assert after.details["amount_threshold"] == 40_000.0
+
+
+def test_run_row_and_counts_are_recorded(examples_warehouse: ExamplesWarehouse) -> None:
+    ew = examples_warehouse
+    summary = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    with ew.warehouse.session() as session:
+        run = session.get(Run, summary.run_id)
+        assert run is not None
+        assert run.kind == "audit"
+        assert run.status == "ok"
+        assert run.as_of == TODAY
+        counts = run.counts["audit"]
+    assert set(counts["rules"]) == {
+        "close_date_past",
+        "stale_last_modified",
+        "missing_rev_rec_terms",
+        "close_date_slipping",
+    }
+    assert counts["rules"]["close_date_past"]["new"] == summary.rules[0].new
+    assert counts["open_by_severity"] == summary.open_by_severity
+    assert summary.open_at_or_above("error") == summary.open_by_severity.get("error", 0)
+    assert summary.open_at_or_above("warn") == sum(summary.open_by_severity.values())
+
+
+def test_audit_inside_a_callers_run_only_merges_counts(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    from sfsync.warehouse.runs import start_run
+
+    ew = examples_warehouse
+    run_id = start_run(ew.warehouse, "run", as_of=TODAY)
+    summary = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY, run_id=run_id)
+    assert summary.run_id == run_id
+    with ew.warehouse.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        assert run.status == "running"
+        assert "audit" in run.counts
+    assert run_count(ew) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "named"),
+    [
+        ("unknown_rule", UsageError, "close_date_passed"),
+        ("unknown_stage", ConfigError, "audit.rules.stale_last_modified.min_stage"),
+        ("unknown_field", ConfigError, "Rev_Rec_Term__c"),
+        ("bad_fiscal_month", UsageError, "FiscalYearStartMonth is 13"),
+        ("unknown_corporate_currency", ConfigError, "audit.corporate_currency"),
+    ],
+)
+def test_bad_input_leaves_findings_untouched(
+    examples_warehouse: ExamplesWarehouse, change: str, error: type[Exception], named: str
+) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    set_opportunity(ew, ew.ids[10], rev_rec_terms="Net 30")  # a change the audit would pick up
+    before, runs = finding_rows(ew), run_count(ew)
+    settings, rules = DEFAULTS, None
+    if change == "unknown_rule":
+        rules = ["close_date_passed"]
+    elif change == "unknown_stage":
+        settings = AuditSettings.model_validate(
+            {"rules": {"stale_last_modified": {"min_stage": "Qualified"}}}
+        )
+    elif change == "unknown_field":
+        settings = AuditSettings.model_validate({"fields": {"rev_rec_terms": "Rev_Rec_Term__c"}})
+    elif change == "bad_fiscal_month":
+        with ew.warehouse.engine.begin() as conn:
+            conn.execute(update(Organization).values(fiscal_year_start_month=13))
+    else:
+        settings = AuditSettings(corporate_currency="EUR")
+        from tests.integration.audit.load import load_org
+        from tests.unit.audit.org import Org
+
+        load_org(ew.warehouse, _currencies_only(Org.standard(currencies={"USD": 1.0})))
+    with pytest.raises(error, match=named):
+        run_audit(ew.warehouse, settings, as_of=TODAY, rules=rules)
+    assert finding_rows(ew) == before
+    assert run_count(ew) == runs
+
+
+def _currencies_only(org: Any) -> Any:
+    org.records = {"CurrencyType": org.records["CurrencyType"]}
+    return org
+
+
+def test_a_crash_mid_audit_leaves_the_previous_state(
+    examples_warehouse: ExamplesWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    set_opportunity(ew, ew.ids[10], rev_rec_terms="Net 30")
+    before = finding_rows(ew)
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(audit_api, "live_counts", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    assert finding_rows(ew) == before
+    with ew.warehouse.session() as session:
+        last = session.scalars(select(Run).order_by(Run.id.desc())).first()
+        assert last is not None
+        assert last.status == "failed"
+        assert "power cut" in (last.error or "")
+
+
+def test_as_of_leaves_out_what_was_created_later(examples_warehouse: ExamplesWarehouse) -> None:
+    """As of 2024-05-01, example 15 has 2 extensions (later history rows are left out)."""
+    ew = examples_warehouse
+    as_of = date(2024, 5, 1)
+    settings = AuditSettings.model_validate(
+        {"rules": {"close_date_slipping": {"min_extensions": 1}}}
+    )
+    run_audit(ew.warehouse, settings, as_of=as_of, rules=["close_date_slipping"])
+    finding = live(ew, "close_date_slipping", ew.ids[15])
+    assert finding is not None
+    # Rows up to 2024-03-20 (2 pushes) and then the current 2024-07-31 (one more push).
+    assert finding.details["month_extensions"] == 3
+    assert finding.details["days_open"] == (as_of - date(2023, 12, 22)).days
+    with ew.warehouse.engine.begin() as conn:
+        conn.execute(
+            update(Opportunity)
+            .where(Opportunity.id == ew.ids[15])
+            .values(created_date=datetime(2024, 5, 2, tzinfo=UTC))
+        )
+    run_audit(ew.warehouse, settings, as_of=as_of, rules=["close_date_slipping"])
+    assert live(ew, "close_date_slipping", ew.ids[15]) is None
+
+
+def test_history_rows_after_as_of_are_ignored_even_when_all_are_later(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    with ew.warehouse.engine.begin() as conn:
+        conn.execute(
+            update(OpportunityHistory)
+            .where(OpportunityHistory.opportunity_id == ew.ids[14])
+            .values(created_date=datetime(2030, 1, 1, tzinfo=UTC))
+        )
+    from sfsync.audit import slip_metrics
+
+    metrics = {m.opportunity_id: m for m in slip_metrics(ew.warehouse, DEFAULTS, TODAY)}
+    assert metrics[ew.ids[14]].month_extensions == 0
+    assert metrics[ew.ids[14]].lower_bound is True
