@@ -498,16 +498,15 @@ class ScheduleSettings(_Section):
     misfire_grace_s: int = Field(default=3600, ge=1)
     health_file: Path | None = None
 
-    @field_validator("cron")
-    @classmethod
-    def _parse_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+    @model_validator(mode="after")
+    def _parse_cron(self) -> ScheduleSettings:
+        from sfsync.cron import cron_trigger
 
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(self.cron, self.timezone)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a cron expression ({exc})") from None
-        return value
+            raise ValueError(f"cron: {self.cron!r} is not a cron expression ({exc})") from None
+        return self
 
 
 class LoggingSettings(_Section):
@@ -712,6 +711,7 @@ def _flow_warnings(settings: Settings) -> list[str]:
 
 
 _SECRET_NAMES = {key for _, key in SECRET_KEYS} | {"url"}
+_NESTED_KEY_RE = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
 
 
 def _describe(err: Mapping[str, Any], env_keys: dict[tuple[str, ...], str], data: Any) -> str:
@@ -730,6 +730,12 @@ def _describe(err: Mapping[str, Any], env_keys: dict[tuple[str, ...], str], data
         return f"{where}: required"
     message = str(err["msg"])
     message = message.removeprefix("Value error, ")
+    nested = _NESTED_KEY_RE.match(message)
+    if nested and kind == "value_error":
+        # A model-level check names its own key ("cron: ..."): fold it into the path.
+        path = f"{path}.{nested.group(1)}" if loc else nested.group(1)
+        where = f"{path} (from {env_name})" if env_name else path
+        message = message[nested.end() :]
     secret = any(part in _SECRET_NAMES for part in loc)
     if not secret and kind not in ("value_error", "assertion_error") and "input" in err:
         shown = err["input"]
