@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,26 @@ _API_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _CHUNK = 1 << 22
 _LOOKAHEAD = 1 << 16
 _BATCH = 5000
+# Fields that may need a default or a derived value after the load: the loader notes
+# which of them were ever missing, so the fix-up UPDATEs only scan tables that need it.
+_WATCHED = (
+    "CreatedById",
+    "LastModifiedById",
+    "CurrencyIsoCode",
+    "IsClosed",
+    "IsWon",
+    "ForecastCategoryName",
+    "ForecastCategory",
+    "HasOpportunityLineItem",
+    "ExpectedRevenue",
+    "Status",
+    "Priority",
+    "IsHighPriority",
+    "Name",
+    "IsActive",
+    "IsCorporate",
+    "IsSandbox",
+)
 _KNOWN_TOP_KEYS = {
     "integration_user_id",
     "records",
@@ -326,6 +347,9 @@ class _ObjectLoader:
         self.i_modstamp = self.index["SystemModstamp"]
         self.i_lastmod = self.index["LastModifiedDate"] if has_lm else None
         self.i_deleted = self.index["IsDeleted"]
+        self.watched = [(self.index[n], n) for n in _WATCHED if n in self.index]
+        self.nulls: set[str] = set()
+        self.any_deleted = False
 
     def where(self, idx: int, fname: str | None = None) -> str:
         text = f"{self.loader.source}: {self.obj.name}[{idx}]"
@@ -369,6 +393,11 @@ class _ObjectLoader:
             row[self.i_modstamp] = max(lastmod or created, created)
         if row[self.i_deleted] is None:
             row[self.i_deleted] = 0
+        elif row[self.i_deleted]:
+            self.any_deleted = True
+        for i, name in self.watched:
+            if row[i] is None:
+                self.nulls.add(name)
         self.batch.append(row)
         self.count += 1
         if len(self.batch) >= _BATCH:
@@ -416,6 +445,7 @@ class _Loader:
         self.inferred: set[tuple[str, str]] = set()
         self.meta: dict[str, Any] = {}
         self.seen_objects: set[str] = set()
+        self.loaders: dict[str, _ObjectLoader] = {}
 
     def add_field(self, sobject: str, fdef: FieldDef) -> None:
         self.objects[sobject].add(fdef)
@@ -490,6 +520,7 @@ class _Loader:
                 raise DataFileError(f"{self.source}: records.{name}: listed twice")
             self.seen_objects.add(name)
             loader = _ObjectLoader(self, obj)
+            self.loaders[name] = loader
             if reader.peek() != "[":
                 raise DataFileError(f"{self.source}: records.{name}: expected a JSON array")
             for idx, record in enumerate(_iter_array(reader)):
@@ -586,30 +617,15 @@ def _first_error_row(store: Store, sql: str, params: tuple[Any, ...] = ()) -> An
     return store.conn.execute(sql, params).fetchone()
 
 
-def _finish(loader: _Loader) -> OrgData:
-    store, objects, source, meta = loader.store, loader.objects, loader.source, loader.meta
-    conn = store.conn
-    unknown = sorted(set(meta) - _KNOWN_TOP_KEYS)
-    del unknown  # other top-level keys (a generator's summary...) are ignored on purpose
-
-    # Ids: unique per object (the key prefix already keeps objects apart).
-    for name in objects:
-        dup = store.duplicate_id(name)
-        if dup:
-            first, second, dup_id = dup
-            raise DataFileError(
-                f"{source}: {name}[{second}].Id: duplicate Id {dup_id!r} (also {name}[{first}])"
-            )
-    store.create_indexes(objects)
-
-    _default_setup_rows(loader)
-
-    users = [r[0] for r in conn.execute('SELECT Id FROM "User" ORDER BY _row')]
-    integration = meta.get("integration_user_id")
+def _integration_user(loader: _Loader) -> str:
+    source = loader.source
+    users = {r[0]: r[1] for r in loader.store.conn.execute('SELECT Id, _row FROM "User"')}
+    integration = loader.meta.get("integration_user_id")
     if integration is None:
-        if not users:
+        first = loader.store.scalar('SELECT Id FROM "User" ORDER BY _row LIMIT 1')
+        if first is None:
             raise DataFileError(f"{source}: integration_user_id: the org has no User records")
-        integration = users[0]
+        return str(first)
     if not isinstance(integration, str) or not _ID_RE.match(integration):
         raise DataFileError(
             f"{source}: integration_user_id: expected a User id, got {integration!r}"
@@ -617,26 +633,62 @@ def _finish(loader: _Loader) -> OrgData:
     integration = id15_to_18(integration) if len(integration) == 15 else integration
     if integration not in users:
         raise DataFileError(f"{source}: integration_user_id: no User record has Id {integration!r}")
-    for obj in objects.values():
-        table = quote(obj.name)
-        conn.execute(
-            f"UPDATE {table} SET CreatedById = ? WHERE CreatedById IS NULL", (integration,)
-        )
-        if "LastModifiedById" in obj.fields:
+    return integration
+
+
+def _finish(loader: _Loader) -> OrgData:
+    store, objects, source, meta = loader.store, loader.objects, loader.source, loader.meta
+    conn = store.conn
+    # Other top-level keys (a generator's summary...) are ignored on purpose.
+
+    # Ids: unique per object (the key prefix already keeps objects apart). The unique
+    # index finds a duplicate for free; only then is it looked for, to name it.
+    try:
+        store.create_indexes(objects)
+    except sqlite3.IntegrityError:
+        for name in objects:
+            dup = store.duplicate_id(name)
+            if dup:
+                first, second, dup_id = dup
+                raise DataFileError(
+                    f"{source}: {name}[{second}].Id: duplicate Id {dup_id!r} (also {name}[{first}])"
+                ) from None
+        raise
+
+    integration = _integration_user(loader)
+    _default_setup_rows(loader, integration)
+    for name, object_loader in loader.loaders.items():
+        table = quote(name)
+        if "CreatedById" in object_loader.nulls:
+            conn.execute(
+                f"UPDATE {table} SET CreatedById = ? WHERE CreatedById IS NULL", (integration,)
+            )
+        if "LastModifiedById" in object_loader.nulls:
             conn.execute(
                 f"UPDATE {table} SET LastModifiedById = CreatedById WHERE LastModifiedById IS NULL"
             )
 
-    _check_references(store, objects, source)
-    _check_currency(store, objects, source)
-    _derive(store, objects, source)
-
+    codes = [r[0] for r in conn.execute('SELECT IsoCode FROM "CurrencyType"')]
     for obj in objects.values():
-        conn.execute(
-            "INSERT INTO _deleted (sobject, id, deleted_date) "
-            f"SELECT ?, Id, SystemModstamp FROM {quote(obj.name)} WHERE IsDeleted = 1",
-            (obj.name,),
-        )
+        _check_rows(store, objects, obj, source, codes)
+    nulls = {name: ol.nulls for name, ol in loader.loaders.items()}
+    if codes:
+        corporate = store.scalar('SELECT IsoCode FROM "CurrencyType" WHERE IsCorporate = 1')
+        for name, missing in nulls.items():
+            if "CurrencyIsoCode" in missing:
+                conn.execute(
+                    f"UPDATE {quote(name)} SET CurrencyIsoCode = ? WHERE CurrencyIsoCode IS NULL",
+                    (corporate or codes[0],),
+                )
+    _derive(store, nulls)
+
+    for name, object_loader in loader.loaders.items():
+        if object_loader.any_deleted:
+            conn.execute(
+                "INSERT INTO _deleted (sobject, id, deleted_date) "
+                f"SELECT ?, Id, SystemModstamp FROM {quote(name)} WHERE IsDeleted = 1",
+                (name,),
+            )
     _read_deleted_log(store, objects, source, meta.get("deleted"))
 
     rules = _read_rules(meta.get("validation_rules"), objects, source)
@@ -653,27 +705,29 @@ def _finish(loader: _Loader) -> OrgData:
     return OrgData(store, objects, integration, declared, rules, limit, dict(creds))
 
 
-def _default_setup_rows(loader: _Loader) -> None:
+def _default_setup_rows(loader: _Loader, integration: str) -> None:
     """A data file may leave out the org and its stages; a usable org has both."""
     store, now = loader.store, loader.now
     conn = store.conn
+    stamps = (now, integration, now, integration, now)
+    system = (
+        "IsDeleted, CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp"
+    )
     if not store.scalar('SELECT COUNT(*) FROM "Organization"'):
         conn.execute(
             'INSERT INTO "Organization" (Id, Name, FiscalYearStartMonth, '
             "UsesStartDateAsFiscalYearName, TimeZoneSidKey, DefaultLocaleSidKey, "
-            "LanguageLocaleKey, OrganizationType, IsSandbox, InstanceName, IsDeleted, "
-            "CreatedDate, LastModifiedDate, SystemModstamp) "
+            f"LanguageLocaleKey, OrganizationType, IsSandbox, InstanceName, {system}) "
             "VALUES (?, 'sfsync dev org', 1, 0, 'GMT', 'en_US', 'en_US', 'Developer Edition', "
-            "0, 'DEV1', 0, ?, ?, ?)",
-            (id15_to_18("00D000000000001"), now, now, now),
+            "0, 'DEV1', 0, ?, ?, ?, ?, ?)",
+            (id15_to_18("00D000000000001"), *stamps),
         )
     if not store.scalar('SELECT COUNT(*) FROM "OpportunityStage"'):
         for i, (api, order, closed, won, prob, fc) in enumerate(_DEFAULT_STAGES, 1):
             conn.execute(
                 'INSERT INTO "OpportunityStage" (Id, MasterLabel, ApiName, SortOrder, IsActive, '
-                "IsClosed, IsWon, DefaultProbability, ForecastCategory, ForecastCategoryName, "
-                "IsDeleted, CreatedDate, LastModifiedDate, SystemModstamp) "
-                "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                f"IsClosed, IsWon, DefaultProbability, ForecastCategory, ForecastCategoryName, "
+                f"{system}) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
                 (
                     id15_to_18(f"01J{i:012d}"),
                     api,
@@ -684,162 +738,180 @@ def _default_setup_rows(loader: _Loader) -> None:
                     prob,
                     FORECAST_CATEGORIES[fc],
                     fc,
-                    now,
-                    now,
-                    now,
+                    *stamps,
                 ),
             )
 
 
-def _check_references(store: Store, objects: dict[str, SObjectDef], source: str) -> None:
-    for obj in objects.values():
-        for fdef in obj.fields.values():
-            if fdef.type != "reference":
-                continue
-            targets = [objects[t] for t in fdef.reference_to if t in objects]
-            if not targets:
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One consistency rule on a table: a SQL condition on alias ``c`` that marks a bad row."""
+
+    field: str
+    sql: str
+    params: tuple[Any, ...]
+    problem: Callable[[Any], str]
+
+
+def _not_an_id_of(target: str) -> Callable[[Any], str]:
+    return lambda value: f"{value!r} is not the Id of a {target} in this file"
+
+
+def _checks(obj: SObjectDef, objects: dict[str, SObjectDef], codes: list[str]) -> list[_Check]:
+    checks: list[_Check] = []
+    for fdef in obj.fields.values():
+        if fdef.type != "reference":
+            continue
+        col = f"c.{quote(fdef.name)}"
+        for target_name in fdef.reference_to:
+            target = objects.get(target_name)
+            if target is None:
                 continue  # Account, Profile...: not part of a dev org
-            col = quote(fdef.name)
-            for target in targets:
-                prefix_filter = ""
-                params: tuple[Any, ...] = ()
-                if len(fdef.reference_to) > 1:
-                    prefix_filter = f" AND substr(c.{col}, 1, 3) = ?"
-                    params = (target.key_prefix,)
-                row = _first_error_row(
-                    store,
-                    f"SELECT c._row, c.{col} FROM {quote(obj.name)} c WHERE c.{col} IS NOT NULL"
-                    f"{prefix_filter} AND NOT EXISTS (SELECT 1 FROM {quote(target.name)} p "
-                    f"WHERE p.Id = c.{col}) ORDER BY c._row LIMIT 1",
+            prefix_sql, params = "", tuple[str, ...]()
+            if len(fdef.reference_to) > 1:
+                prefix_sql, params = f" AND substr({col}, 1, 3) = ?", (target.key_prefix,)
+            checks.append(
+                _Check(
+                    fdef.name,
+                    f"{col} IS NOT NULL{prefix_sql} AND NOT EXISTS (SELECT 1 FROM "
+                    f"{quote(target.name)} p WHERE p.Id = {col})",
                     params,
+                    _not_an_id_of(target.name),
                 )
-                if row:
-                    raise DataFileError(
-                        f"{source}: {obj.name}[{row[0]}].{fdef.name}: {row[1]!r} is not the Id "
-                        f"of a {target.name} in this file"
-                    )
-    row = _first_error_row(
-        store,
-        'SELECT c._row, c.RecordTypeId FROM "Opportunity" c JOIN "RecordType" r '
-        "ON r.Id = c.RecordTypeId WHERE r.SobjectType IS NOT 'Opportunity' LIMIT 1",
-    )
-    if row:
-        raise DataFileError(
-            f"{source}: Opportunity[{row[0]}].RecordTypeId: {row[1]!r} is not an Opportunity "
-            "record type"
-        )
-    row = _first_error_row(
-        store,
-        'SELECT c._row, c.StageName FROM "Opportunity" c WHERE c.StageName IS NOT NULL AND '
-        'NOT EXISTS (SELECT 1 FROM "OpportunityStage" s WHERE s.ApiName = c.StageName) LIMIT 1',
-    )
-    if row:
-        raise DataFileError(
-            f"{source}: Opportunity[{row[0]}].StageName: {row[1]!r} is not the ApiName of an "
-            "OpportunityStage"
-        )
-    for obj_name, required in (("Opportunity", ("Name", "StageName", "CloseDate")),):
-        for fname in required:
-            row = _first_error_row(
-                store,
-                f"SELECT _row FROM {quote(obj_name)} WHERE {quote(fname)} IS NULL LIMIT 1",
             )
-            if row:
-                raise DataFileError(f"{source}: {obj_name}[{row[0]}].{fname}: required")
-
-
-def _check_currency(store: Store, objects: dict[str, SObjectDef], source: str) -> None:
-    conn = store.conn
-    codes = [r[0] for r in conn.execute('SELECT IsoCode FROM "CurrencyType"')]
-    corporate = store.scalar('SELECT IsoCode FROM "CurrencyType" WHERE IsCorporate = 1 LIMIT 1')
-    for obj in objects.values():
-        if "CurrencyIsoCode" not in obj.fields:
-            continue
-        table = quote(obj.name)
+    if obj.name == "Opportunity":
+        checks.append(
+            _Check(
+                "RecordTypeId",
+                'EXISTS (SELECT 1 FROM "RecordType" r WHERE r.Id = c.RecordTypeId '
+                "AND r.SobjectType IS NOT 'Opportunity')",
+                (),
+                lambda v: f"{v!r} is not an Opportunity record type",
+            )
+        )
+        checks.append(
+            _Check(
+                "StageName",
+                'c.StageName IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "OpportunityStage" s '
+                "WHERE s.ApiName = c.StageName)",
+                (),
+                lambda v: f"{v!r} is not the ApiName of an OpportunityStage",
+            )
+        )
+        for name in ("Name", "StageName", "CloseDate"):
+            checks.append(_Check(name, f"c.{name} IS NULL", (), lambda _v: "required"))
+    if "CurrencyIsoCode" in obj.fields:
         if not codes:
-            row = _first_error_row(
-                store, f"SELECT _row FROM {table} WHERE CurrencyIsoCode IS NOT NULL LIMIT 1"
-            )
-            if row:
-                raise DataFileError(
-                    f"{source}: {obj.name}[{row[0]}].CurrencyIsoCode: the org is not "
-                    "multi-currency (no CurrencyType records)"
+            checks.append(
+                _Check(
+                    "CurrencyIsoCode",
+                    "c.CurrencyIsoCode IS NOT NULL",
+                    (),
+                    lambda _v: "the org is not multi-currency (no CurrencyType records)",
                 )
-            continue
-        marks = ", ".join("?" for _ in codes)
-        row = _first_error_row(
-            store,
-            f"SELECT _row, CurrencyIsoCode FROM {table} WHERE CurrencyIsoCode IS NOT NULL "
-            f"AND CurrencyIsoCode NOT IN ({marks}) LIMIT 1",
-            tuple(codes),
-        )
-        if row:
-            raise DataFileError(
-                f"{source}: {obj.name}[{row[0]}].CurrencyIsoCode: {row[1]!r} is not the IsoCode "
-                "of a CurrencyType"
             )
-        conn.execute(
-            f"UPDATE {table} SET CurrencyIsoCode = ? WHERE CurrencyIsoCode IS NULL",
-            (corporate or codes[0],),
+        else:
+            marks = ", ".join("?" for _ in codes)
+            checks.append(
+                _Check(
+                    "CurrencyIsoCode",
+                    f"c.CurrencyIsoCode IS NOT NULL AND c.CurrencyIsoCode NOT IN ({marks})",
+                    tuple(codes),
+                    lambda v: f"{v!r} is not the IsoCode of a CurrencyType",
+                )
+            )
+    return checks
+
+
+def _check_rows(
+    store: Store, objects: dict[str, SObjectDef], obj: SObjectDef, source: str, codes: list[str]
+) -> None:
+    """All of a table's consistency rules in one scan; on a hit, find which rule it broke."""
+    checks = _checks(obj, objects, codes)
+    if not checks:
+        return
+    table = quote(obj.name)
+    where = " OR ".join(f"({c.sql})" for c in checks)
+    params = tuple(p for c in checks for p in c.params)
+    row = _first_error_row(
+        store, f"SELECT c._row FROM {table} c WHERE {where} ORDER BY c._row LIMIT 1", params
+    )
+    if row is None:
+        return
+    for check in checks:
+        hit = _first_error_row(
+            store,
+            f"SELECT c.{quote(check.field)} FROM {table} c WHERE c._row = ? AND ({check.sql})",
+            (row[0], *check.params),
         )
+        if hit is not None:
+            raise DataFileError(
+                f"{source}: {obj.name}[{row[0]}].{check.field}: {check.problem(hit[0])}"
+            )
 
 
-def _derive(store: Store, objects: dict[str, SObjectDef], source: str) -> None:
+def _derive(store: Store, nulls: dict[str, set[str]]) -> None:
     """Fill read-only derived fields the file left out, the way Salesforce computes them."""
-    del objects, source
     conn = store.conn
-    conn.execute(
-        'UPDATE "Opportunity" SET '
-        "IsClosed = COALESCE(IsClosed, (SELECT s.IsClosed FROM OpportunityStage s "
-        "  WHERE s.ApiName = Opportunity.StageName)), "
-        "IsWon = COALESCE(IsWon, (SELECT s.IsWon FROM OpportunityStage s "
-        "  WHERE s.ApiName = Opportunity.StageName)), "
-        "ForecastCategoryName = COALESCE(ForecastCategoryName, (SELECT s.ForecastCategoryName "
-        "  FROM OpportunityStage s WHERE s.ApiName = Opportunity.StageName)) "
-        "WHERE IsClosed IS NULL OR IsWon IS NULL OR ForecastCategoryName IS NULL"
-    )
-    cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FORECAST_CATEGORIES.items())
-    conn.execute(
-        f'UPDATE "Opportunity" SET ForecastCategory = CASE ForecastCategoryName {cases} END '
-        "WHERE ForecastCategory IS NULL"
-    )
-    conn.execute(
-        'UPDATE "Opportunity" SET HasOpportunityLineItem = EXISTS (SELECT 1 FROM '
-        '"OpportunityLineItem" li WHERE li.OpportunityId = Opportunity.Id AND li.IsDeleted = 0) '
-        "WHERE HasOpportunityLineItem IS NULL"
-    )
-    conn.execute(
-        'UPDATE "Opportunity" SET ExpectedRevenue = Amount * Probability / 100.0 '
-        "WHERE ExpectedRevenue IS NULL AND Amount IS NOT NULL AND Probability IS NOT NULL"
-    )
-    closed = ", ".join(f"'{s.label}'" for s in TASK_STATUSES if s.closed_or_high)
-    conn.execute(
-        "UPDATE \"Task\" SET Status = COALESCE(Status, 'Not Started'), "
-        "Priority = COALESCE(Priority, 'Normal') WHERE Status IS NULL OR Priority IS NULL"
-    )
-    conn.execute(f'UPDATE "Task" SET IsClosed = (Status IN ({closed})) WHERE IsClosed IS NULL')
-    conn.execute(
-        "UPDATE \"Task\" SET IsHighPriority = (Priority = 'High') WHERE IsHighPriority IS NULL"
-    )
-    conn.execute(
-        "UPDATE \"User\" SET Name = TRIM(COALESCE(FirstName, '') || ' ' || "
-        "COALESCE(LastName, '')) WHERE Name IS NULL"
-    )
-    for table, col in (
-        ("User", "IsActive"),
-        ("RecordType", "IsActive"),
-        ("OpportunityStage", "IsActive"),
-        ("CurrencyType", "IsActive"),
-        ("Product2", "IsActive"),
+    opp = nulls.get("Opportunity", set())
+    if opp & {"IsClosed", "IsWon", "ForecastCategoryName"}:
+        conn.execute(
+            'UPDATE "Opportunity" SET '
+            "IsClosed = COALESCE(IsClosed, (SELECT s.IsClosed FROM OpportunityStage s "
+            "  WHERE s.ApiName = Opportunity.StageName)), "
+            "IsWon = COALESCE(IsWon, (SELECT s.IsWon FROM OpportunityStage s "
+            "  WHERE s.ApiName = Opportunity.StageName)), "
+            "ForecastCategoryName = COALESCE(ForecastCategoryName, (SELECT "
+            "  s.ForecastCategoryName FROM OpportunityStage s "
+            "  WHERE s.ApiName = Opportunity.StageName)) "
+            "WHERE IsClosed IS NULL OR IsWon IS NULL OR ForecastCategoryName IS NULL"
+        )
+    if opp & {"ForecastCategory", "ForecastCategoryName"}:
+        cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FORECAST_CATEGORIES.items())
+        conn.execute(
+            f'UPDATE "Opportunity" SET ForecastCategory = CASE ForecastCategoryName {cases} END '
+            "WHERE ForecastCategory IS NULL"
+        )
+    if "HasOpportunityLineItem" in opp:
+        conn.execute(
+            'UPDATE "Opportunity" SET HasOpportunityLineItem = EXISTS (SELECT 1 FROM '
+            '"OpportunityLineItem" li WHERE li.OpportunityId = Opportunity.Id AND '
+            "li.IsDeleted = 0) WHERE HasOpportunityLineItem IS NULL"
+        )
+    if "ExpectedRevenue" in opp:
+        conn.execute(
+            'UPDATE "Opportunity" SET ExpectedRevenue = Amount * Probability / 100.0 '
+            "WHERE ExpectedRevenue IS NULL AND Amount IS NOT NULL AND Probability IS NOT NULL"
+        )
+    task = nulls.get("Task", set())
+    if task & {"Status", "Priority", "IsClosed", "IsHighPriority"}:
+        closed = ", ".join(f"'{s.label}'" for s in TASK_STATUSES if s.closed_or_high)
+        conn.execute(
+            "UPDATE \"Task\" SET Status = COALESCE(Status, 'Not Started'), "
+            "Priority = COALESCE(Priority, 'Normal') WHERE Status IS NULL OR Priority IS NULL"
+        )
+        conn.execute(f'UPDATE "Task" SET IsClosed = (Status IN ({closed})) WHERE IsClosed IS NULL')
+        conn.execute(
+            "UPDATE \"Task\" SET IsHighPriority = (Priority = 'High') WHERE IsHighPriority IS NULL"
+        )
+    if "Name" in nulls.get("User", set()):
+        conn.execute(
+            "UPDATE \"User\" SET Name = TRIM(COALESCE(FirstName, '') || ' ' || "
+            "COALESCE(LastName, '')) WHERE Name IS NULL"
+        )
+    for table, col, value in (
+        ("User", "IsActive", 1),
+        ("RecordType", "IsActive", 1),
+        ("OpportunityStage", "IsActive", 1),
+        ("CurrencyType", "IsActive", 1),
+        ("Product2", "IsActive", 1),
+        ("OpportunityStage", "IsClosed", 0),
+        ("OpportunityStage", "IsWon", 0),
+        ("CurrencyType", "IsCorporate", 0),
+        ("Organization", "IsSandbox", 0),
     ):
-        conn.execute(f'UPDATE "{table}" SET {col} = 1 WHERE {col} IS NULL')
-    for table, col in (
-        ("OpportunityStage", "IsClosed"),
-        ("OpportunityStage", "IsWon"),
-        ("CurrencyType", "IsCorporate"),
-        ("Organization", "IsSandbox"),
-    ):
-        conn.execute(f'UPDATE "{table}" SET {col} = 0 WHERE {col} IS NULL')
+        if col in nulls.get(table, set()):
+            conn.execute(f'UPDATE "{table}" SET {col} = ? WHERE {col} IS NULL', (value,))
 
 
 def _read_deleted_log(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -95,7 +96,7 @@ class QueryCursor:
 
     id: str
     sobject: SObjectDef
-    rows: list[int]
+    rows: array[int]
     projection: _Projection | None
     count_only: bool
     total: int
@@ -553,7 +554,7 @@ class DevOrg:
                 total = int(self._store.scalar(f"SELECT COUNT(*) FROM {table}{where_sql}", params))
                 if query.limit is not None:
                     total = min(total, query.limit)
-                rows: list[int] = []
+                rows = array("q")
             else:
                 sql = f"SELECT t0._row FROM {table}{where_sql}"
                 if order:
@@ -564,7 +565,7 @@ class DevOrg:
                         query.limit if query.limit is not None else -1,
                         query.offset or 0,
                     ]
-                rows = [r[0] for r in self._conn.execute(sql, params)]
+                rows = array("q", (r[0] for r in self._conn.execute(sql, params)))
                 total = len(rows)
             cursor_id = id15_to_18(f"01gDV{_b62(next(self._cursor_ids), 10)}")
             cursor = QueryCursor(cursor_id, obj, rows, projection, query.count, total)
@@ -611,7 +612,7 @@ class DevOrg:
 
     def _page_rows(self, cursor: QueryCursor, start: int, stop: int) -> list[tuple[Any, ...]]:
         assert cursor.projection is not None
-        wanted = cursor.rows[start:stop]
+        wanted = cursor.rows[start:stop].tolist()
         if not wanted:
             return []
         fetched = {
