@@ -1,17 +1,35 @@
-"""The only code that talks HTTP to Salesforce: auth, retries, budget, REST, Bulk 2.0."""
+"""The only code that talks HTTP to Salesforce: auth, retries, budget, REST, Bulk 2.0.
 
-from sfsync.salesforce._auth import SalesforceSession, login
-from sfsync.salesforce._budget import ApiBudget, parse_limit_info
-from sfsync.salesforce._bulk import BulkJobFailed
-from sfsync.salesforce._client import RetryPolicy, SalesforceClient, SubResponse
+Names are loaded on first use (PEP 562): ``sfsync.salesforce.formats`` is imported
+by the settings and the dev org, which should not pay for the HTTP stack.
+"""
 
-__all__ = [
-    "ApiBudget",
-    "BulkJobFailed",
-    "RetryPolicy",
-    "SalesforceClient",
-    "SalesforceSession",
-    "SubResponse",
-    "login",
-    "parse_limit_info",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfsync.salesforce._auth import SalesforceSession, login
+    from sfsync.salesforce._budget import ApiBudget, parse_limit_info
+    from sfsync.salesforce._bulk import BulkJobFailed
+    from sfsync.salesforce._client import RetryPolicy, SalesforceClient, SubResponse
+
+_EXPORTS = {
+    "ApiBudget": "sfsync.salesforce._budget",
+    "BulkJobFailed": "sfsync.salesforce._bulk",
+    "RetryPolicy": "sfsync.salesforce._client",
+    "SalesforceClient": "sfsync.salesforce._client",
+    "SalesforceSession": "sfsync.salesforce._auth",
+    "SubResponse": "sfsync.salesforce._client",
+    "login": "sfsync.salesforce._auth",
+    "parse_limit_info": "sfsync.salesforce._budget",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
