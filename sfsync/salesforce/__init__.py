@@ -26,7 +26,16 @@ _EXPORTS = {
     "parse_limit_info": "sfsync.salesforce._budget",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ApiBudget",
+    "BulkJobFailed",
+    "RetryPolicy",
+    "SalesforceClient",
+    "SalesforceSession",
+    "SubResponse",
+    "login",
+    "parse_limit_info",
+]
 
 
 def __getattr__(name: str) -> Any:
