@@ -1,0 +1,58 @@
+"""Every command and every config key is documented (sqlite-utils' test_docs habit)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from sfsync.cli import cli
+from sfsync.config import SECRET_KEYS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config" / "sfsync.example.yaml"
+README = ROOT / "README.md"
+
+
+def leaves(document: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(document, dict) and document and all(isinstance(k, str) for k in document):
+        out: dict[str, Any] = {}
+        for key, value in document.items():
+            out.update(leaves(value, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: document}
+
+
+def test_example_config_is_valid_and_states_every_default() -> None:
+    """The example loads, and it is exactly the built-in defaults (so it documents them)."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    assert Settings.model_validate(example) == Settings()
+    defaults = leaves(Settings().model_dump(mode="json"))
+    documented = leaves(example)
+    assert sorted(defaults) == sorted(documented)
+
+
+def test_example_config_names_each_secret_file_variant() -> None:
+    text = EXAMPLE.read_text()
+    for _section, key in SECRET_KEYS:
+        assert f"{key}_file" in text, key
+
+
+def commands(group: click.Group, prefix: str = "sfsync") -> list[str]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if command.hidden:
+            continue
+        found.append(f"{prefix} {name}")
+        if isinstance(command, click.Group):
+            found.extend(commands(command, f"{prefix} {name}"))
+    return found
+
+
+@pytest.mark.parametrize("command", commands(cli))
+def test_every_command_is_in_the_readme(command: str) -> None:
+    assert re.search(rf"`{re.escape(command)}\b", README.read_text()), command
