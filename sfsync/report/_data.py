@@ -1,0 +1,931 @@
+"""What the pipeline-hygiene report shows, read from the warehouse as plain values.
+
+Every figure comes from a handful of set-based queries (grouped counts,
+one streamed pass over the slip metrics, one ``IN`` query for the rows that
+are shown); nothing is queried per opportunity. Long lists are capped by
+:class:`ReportLimits`, and the data always carries the full count beside the
+rows shown, so the page can say what it left out.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, and_, false, func, select
+
+from sfsync import __version__
+from sfsync.audit import RULE_TITLES, SlipMetrics, slip_metrics
+from sfsync.config import RULE_IDS, Settings
+from sfsync.logging import redact_text
+from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.models import Finding, Opportunity, Organization, Run, User
+
+__all__ = [
+    "Histogram",
+    "LastAudit",
+    "OrgInfo",
+    "OwnerRow",
+    "ReportData",
+    "ReportLimits",
+    "RuleSummary",
+    "RunRow",
+    "SlipRow",
+    "SlipSummary",
+    "Totals",
+    "TrendPoint",
+    "build_report",
+]
+
+_OPP = cast(Table, Opportunity.__table__)
+_USER = cast(Table, User.__table__)
+_FINDING = cast(Table, Finding.__table__)
+_RUN = cast(Table, Run.__table__)
+_ORG = cast(Table, Organization.__table__)
+
+_LIVE = ("open", "waived")
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """How many rows each long list keeps (the page states every cap it applied)."""
+
+    slipping_rows: int = 200
+    due_rows: int = 100
+    owners: int = 50
+    runs: int = 30
+    trend_audits: int = 60
+    runs_scanned: int = 2000
+
+
+# --------------------------------------------------------------------------- the data
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """Who the report is about. Host names only: no URL scheme, user or secret."""
+
+    name: str | None
+    org_id: str | None
+    is_sandbox: bool | None
+    instance: str | None
+    instance_source: str
+    default_currency: str | None
+    warehouse: str
+    fiscal_year_start_month: int
+    fiscal_year_source: str
+
+
+@dataclass(frozen=True)
+class LastAudit:
+    """The newest run that recorded audit counts, and the settings it says it used."""
+
+    run_id: int
+    kind: str
+    status: str
+    started_at: datetime
+    as_of: date | None
+    recorded_settings: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Totals:
+    opportunities: int
+    open_opportunities: int
+    open_findings: int
+    waived_findings: int
+    opportunities_with_open_findings: int
+    owners_with_live_findings: int
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    """Findings of one rule: live counts now, and what the last audit changed."""
+
+    rule: str
+    title: str
+    severity: str
+    enabled: bool
+    open: int
+    waived: int
+    resolved_total: int
+    new_last_audit: int | None
+    resolved_last_audit: int | None
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    """Live findings of the opportunities one user owns (``owner_id`` None: unknown owner)."""
+
+    owner_id: str | None
+    name: str | None
+    is_active: bool | None
+    open_by_rule: Mapping[str, int]
+    waived: int
+
+    @property
+    def open(self) -> int:
+        return sum(self.open_by_rule.values())
+
+
+@dataclass(frozen=True)
+class SlipRow:
+    """One open opportunity with the three pipeline-quality metrics of seed 004."""
+
+    opportunity_id: str
+    name: str | None
+    owner_name: str | None
+    stage: str | None
+    close_date: date | None
+    amount: float | None
+    currency: str | None
+    month_extensions: int
+    days_since_stage_change: int | None
+    days_open: int | None
+    lower_bound: bool
+    source: str
+    due_this_month: bool
+    finding_status: str | None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts per bucket, split into exact figures and lower bounds."""
+
+    title: str
+    metric: str
+    labels: tuple[str, ...]
+    exact: tuple[int, ...]
+    lower_bound: tuple[int, ...]
+    unknown: int
+    p50: int | None
+    p90: int | None
+
+
+@dataclass(frozen=True)
+class SlipSummary:
+    open_opportunities: int
+    min_extensions: int
+    slipping: int
+    lower_bound: int
+    month_start: date
+    due_this_month: int
+    due_this_month_slipping: int
+    top: tuple[SlipRow, ...]
+    due: tuple[SlipRow, ...]
+    histograms: tuple[Histogram, ...]
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """Live findings per rule after one audit (None: the rule was not evaluated)."""
+
+    run_id: int
+    kind: str
+    started_at: datetime
+    as_of: date | None
+    open: Mapping[str, int | None]
+    waived: Mapping[str, int | None]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: int
+    kind: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    as_of: date | None
+    api_calls: int
+    stages: tuple[tuple[str, str], ...]
+    error: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the page shows; :func:`render_html` only formats it."""
+
+    generated_at: datetime
+    as_of: date
+    sfsync_version: str
+    org: OrgInfo
+    settings: tuple[tuple[str, str], ...]
+    last_audit: LastAudit | None
+    totals: Totals
+    rules: tuple[RuleSummary, ...]
+    owners: tuple[OwnerRow, ...]
+    slip: SlipSummary
+    trends: tuple[TrendPoint, ...]
+    runs: tuple[RunRow, ...]
+    runs_total: int
+    limits: ReportLimits
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_audit(self) -> bool:
+        return self.last_audit is not None
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_report(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    limits: ReportLimits | None = None,
+    now: datetime | None = None,
+) -> ReportData:
+    """Read the report's figures from the warehouse (read-only; nothing is written).
+
+    ``as_of`` (default: today in ``audit.timezone``) is the day the slip
+    metrics are computed for, as an as-of audit would see it. Findings, owners
+    and trends are the warehouse's current state as the audits left it.
+    """
+    limits = limits or ReportLimits()
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    day = as_of or generated_at.astimezone(ZoneInfo(settings.audit.timezone)).date()
+    with warehouse.engine.connect() as conn:
+        org = _org_info(conn, settings, warehouse.dialect)
+        scan = _scan_runs(conn, limits)
+        status_counts = _finding_counts(conn)
+        owners, owners_total = _owners(conn, limits.owners)
+        totals_base = _opportunity_totals(conn)
+        with_findings = conn.execute(
+            select(func.count(func.distinct(_FINDING.c.opportunity_id))).where(
+                _FINDING.c.status == "open"
+            )
+        ).scalar_one()
+        due_ids = _due_this_month_ids(conn, _month_start(day))
+    slip = _slip_summary(warehouse, settings, day, due_ids, limits)
+    rules = _rule_summaries(settings, status_counts, scan.last_audit_counts)
+    totals = Totals(
+        opportunities=totals_base,
+        open_opportunities=slip.open_opportunities,
+        open_findings=sum(r.open for r in rules),
+        waived_findings=sum(r.waived for r in rules),
+        opportunities_with_open_findings=int(with_findings or 0),
+        owners_with_live_findings=owners_total,
+        last_sync_at=scan.last_sync_at,
+    )
+    notes = _notes(settings, day, scan.last_audit, totals, rules)
+    return ReportData(
+        generated_at=generated_at,
+        as_of=day,
+        sfsync_version=__version__,
+        org=org,
+        settings=_flatten("audit", settings.audit.model_dump(mode="json")),
+        last_audit=scan.last_audit,
+        totals=totals,
+        rules=rules,
+        owners=owners,
+        slip=slip,
+        trends=tuple(reversed(scan.trends)),
+        runs=tuple(scan.runs),
+        runs_total=scan.runs_total,
+        limits=limits,
+        notes=notes,
+    )
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _host(url: str | None) -> str | None:
+    """``host[:port]`` of a URL: never its scheme, user name or password."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+
+
+def _org_info(conn: Connection, settings: Settings, dialect: str) -> OrgInfo:
+    row = conn.execute(
+        select(
+            _ORG.c.id,
+            _ORG.c.name,
+            _ORG.c.is_sandbox,
+            _ORG.c.default_currency_iso_code,
+            _ORG.c.fiscal_year_start_month,
+        )
+        .where(_ORG.c.is_deleted.is_(False))
+        .order_by(_ORG.c.id)
+        .limit(1)
+    ).first()
+    sf = settings.salesforce
+    if sf.instance_url:
+        instance, source = _host(sf.instance_url), "salesforce.instance_url"
+    else:
+        instance, source = _host(sf.login_url), "salesforce.login_url"
+    fiscal, fiscal_source = settings.audit.fiscal_year_start_month, "audit.fiscal_year_start_month"
+    if row is not None and row.fiscal_year_start_month is not None:
+        fiscal, fiscal_source = (
+            int(row.fiscal_year_start_month),
+            "Organization.FiscalYearStartMonth",
+        )
+    return OrgInfo(
+        name=None if row is None else row.name,
+        org_id=None if row is None else row.id,
+        is_sandbox=None if row is None else row.is_sandbox,
+        instance=instance,
+        instance_source=source,
+        default_currency=None if row is None else row.default_currency_iso_code,
+        warehouse=dialect,
+        fiscal_year_start_month=fiscal,
+        fiscal_year_source=fiscal_source,
+    )
+
+
+def _flatten(prefix: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """Nested settings as (key path, display value) pairs, in declaration order."""
+    out: list[tuple[str, str]] = []
+
+    def walk(path: str, node: Any) -> None:
+        if isinstance(node, Mapping) and node:
+            for key, child in node.items():
+                walk(f"{path}.{key}", child)
+        else:
+            out.append((path, _display(node)))
+
+    walk(prefix, value)
+    return tuple(out)
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_display(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return "(none)"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class _RunScan:
+    runs: list[RunRow] = field(default_factory=list)
+    trends: list[TrendPoint] = field(default_factory=list)
+    last_audit: LastAudit | None = None
+    last_audit_counts: Mapping[str, Any] | None = None
+    last_sync_at: datetime | None = None
+    runs_total: int = 0
+
+
+def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
+    """Newest runs first, streamed, until the run log and the trend series are full."""
+    scan = _RunScan()
+    scan.runs_total = int(conn.execute(select(func.count()).select_from(_RUN)).scalar_one())
+    query = (
+        select(
+            _RUN.c.id,
+            _RUN.c.kind,
+            _RUN.c.status,
+            _RUN.c.started_at,
+            _RUN.c.ended_at,
+            _RUN.c.as_of,
+            _RUN.c.api_calls,
+            _RUN.c.counts,
+            _RUN.c.error,
+        )
+        .order_by(_RUN.c.id.desc())
+        .limit(limits.runs_scanned)
+    )
+    result = conn.execute(query.execution_options(yield_per=200))
+    try:
+        for row in result:
+            counts: Mapping[str, Any] = row.counts if isinstance(row.counts, Mapping) else {}
+            if len(scan.runs) < limits.runs:
+                scan.runs.append(_run_row(row, counts))
+            sync = counts.get("sync")
+            if (
+                scan.last_sync_at is None
+                and isinstance(sync, Mapping)
+                and row.status in ("ok", "partial")
+            ):
+                scan.last_sync_at = row.ended_at or row.started_at
+            audit = counts.get("audit")
+            if isinstance(audit, Mapping) and isinstance(audit.get("rules"), Mapping):
+                if scan.last_audit is None:
+                    scan.last_audit = _last_audit(row, audit)
+                    scan.last_audit_counts = audit
+                if len(scan.trends) < limits.trend_audits:
+                    scan.trends.append(_trend_point(row, audit))
+            if (
+                len(scan.runs) >= limits.runs
+                and len(scan.trends) >= limits.trend_audits
+                and scan.last_sync_at is not None
+            ):
+                break
+    finally:
+        result.close()
+    return scan
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _trend_point(row: Any, audit: Mapping[str, Any]) -> TrendPoint:
+    per_rule: Mapping[str, Any] = audit["rules"]
+    open_counts: dict[str, int | None] = {}
+    waived_counts: dict[str, int | None] = {}
+    for rule in RULE_IDS:
+        counts = per_rule.get(rule)
+        counts = counts if isinstance(counts, Mapping) else {}
+        open_counts[rule] = _int_or_none(counts.get("open"))
+        waived_counts[rule] = _int_or_none(counts.get("waived"))
+    return TrendPoint(
+        run_id=int(row.id),
+        kind=str(row.kind),
+        started_at=row.started_at,
+        as_of=_parse_date(audit.get("as_of")) or row.as_of,
+        open=open_counts,
+        waived=waived_counts,
+    )
+
+
+def _last_audit(row: Any, audit: Mapping[str, Any]) -> LastAudit:
+    recorded = audit.get("settings")
+    pairs: list[tuple[str, str]] = []
+    if isinstance(recorded, Mapping):
+        for key, value in recorded.items():
+            if key == "settings_hash" and isinstance(value, Mapping):
+                for rule, hashes in value.items():
+                    if isinstance(hashes, Mapping):
+                        shown = ", ".join(f"{p} {str(h)[:12]}" for p, h in hashes.items())
+                        pairs.append((f"settings_hash.{rule}", shown))
+                continue
+            pairs.append((str(key), _display(value)))
+    return LastAudit(
+        run_id=int(row.id),
+        kind=str(row.kind),
+        status=str(row.status),
+        started_at=row.started_at,
+        as_of=_parse_date(audit.get("as_of")) or row.as_of,
+        recorded_settings=tuple(pairs),
+    )
+
+
+def _run_row(row: Any, counts: Mapping[str, Any]) -> RunRow:
+    stages = tuple(
+        (str(stage), _stage_summary(str(stage), value)) for stage, value in counts.items()
+    )
+    return RunRow(
+        run_id=int(row.id),
+        kind=str(row.kind),
+        status=str(row.status),
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        as_of=row.as_of,
+        api_calls=int(row.api_calls or 0),
+        stages=stages,
+        error=None if not row.error else redact_text(str(row.error)),
+    )
+
+
+def _stage_summary(stage: str, value: Any) -> str:
+    """One line per stage of a run: the figures an operator looks for first."""
+    if not isinstance(value, Mapping):
+        return _display(value)
+    if stage == "sync" and isinstance(value.get("objects"), Mapping):
+        objects = [o for o in value["objects"].values() if isinstance(o, Mapping)]
+        upserted = sum(_int_or_none(o.get("upserted")) or 0 for o in objects)
+        deleted = sum(_int_or_none(o.get("deleted")) or 0 for o in objects)
+        problems = sum(_int_or_none(o.get("problems")) or 0 for o in objects)
+        return (
+            f"{len(objects)} objects, {upserted:,} upserted, {deleted:,} deleted, "
+            f"{problems:,} problems"
+        )
+    if stage == "audit" and isinstance(value.get("rules"), Mapping):
+        rules = [r for r in value["rules"].values() if isinstance(r, Mapping)]
+        figures = {
+            key: sum(_int_or_none(r.get(key)) or 0 for r in rules)
+            for key in ("open", "new", "resolved", "waived")
+        }
+        as_of = value.get("as_of")
+        prefix = f"as of {as_of}: " if isinstance(as_of, str) else ""
+        return prefix + ", ".join(f"{n:,} {key}" for key, n in figures.items())
+    scalars = [
+        f"{key} {_display(item)}"
+        for key, item in value.items()
+        if isinstance(item, str | int | float | bool) or item is None
+    ]
+    return ", ".join(scalars[:8]) if scalars else f"{len(value)} entries"
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _finding_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(_FINDING.c.rule, _FINDING.c.status, func.count()).group_by(
+            _FINDING.c.rule, _FINDING.c.status
+        )
+    )
+    return {(row[0], row[1]): int(row[2]) for row in rows}
+
+
+def _rule_summaries(
+    settings: Settings,
+    counts: Mapping[tuple[str, str], int],
+    last_audit: Mapping[str, Any] | None,
+) -> tuple[RuleSummary, ...]:
+    last_rules: Mapping[str, Any] = {}
+    if last_audit is not None and isinstance(last_audit.get("rules"), Mapping):
+        last_rules = last_audit["rules"]
+    summaries = []
+    for rule in RULE_IDS:
+        rule_settings = getattr(settings.audit.rules, rule)
+        last = last_rules.get(rule)
+        last = last if isinstance(last, Mapping) else None
+        summaries.append(
+            RuleSummary(
+                rule=rule,
+                title=RULE_TITLES[rule],
+                severity=rule_settings.severity,
+                enabled=rule_settings.enabled,
+                open=counts.get((rule, "open"), 0),
+                waived=counts.get((rule, "waived"), 0),
+                resolved_total=counts.get((rule, "resolved"), 0),
+                new_last_audit=None if last is None else _int_or_none(last.get("new")),
+                resolved_last_audit=None if last is None else _int_or_none(last.get("resolved")),
+            )
+        )
+    return tuple(summaries)
+
+
+def _owners(conn: Connection, cap: int) -> tuple[tuple[OwnerRow, ...], int]:
+    """Live findings grouped by the owner of their opportunity, most open first."""
+    query = (
+        select(
+            _OPP.c.owner_id,
+            _USER.c.name,
+            _USER.c.is_active,
+            _FINDING.c.rule,
+            _FINDING.c.status,
+            func.count().label("n"),
+        )
+        .select_from(
+            _FINDING.outerjoin(_OPP, _OPP.c.id == _FINDING.c.opportunity_id).outerjoin(
+                _USER, _USER.c.id == _OPP.c.owner_id
+            )
+        )
+        .where(_FINDING.c.status.in_(_LIVE))
+        .group_by(
+            _OPP.c.owner_id, _USER.c.name, _USER.c.is_active, _FINDING.c.rule, _FINDING.c.status
+        )
+    )
+    grouped: dict[str | None, dict[str, Any]] = {}
+    for row in conn.execute(query):
+        entry = grouped.setdefault(
+            row.owner_id,
+            {"name": row.name, "active": row.is_active, "open": Counter(), "waived": 0},
+        )
+        if row.status == "open":
+            entry["open"][row.rule] += int(row.n)
+        else:
+            entry["waived"] += int(row.n)
+    rows = [
+        OwnerRow(
+            owner_id=owner_id,
+            name=entry["name"],
+            is_active=entry["active"],
+            open_by_rule={rule: entry["open"].get(rule, 0) for rule in RULE_IDS},
+            waived=entry["waived"],
+        )
+        for owner_id, entry in grouped.items()
+    ]
+    rows.sort(key=lambda r: (-r.open, -r.waived, (r.name or "").lower(), r.owner_id or ""))
+    return tuple(rows[:cap]), len(rows)
+
+
+def _opportunity_totals(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(_OPP).where(_OPP.c.is_deleted.is_(False))
+        ).scalar_one()
+    )
+
+
+def _due_this_month_ids(conn: Connection, month_start: date) -> frozenset[str]:
+    """Open opportunities whose close date falls in the as-of month (seed 004's table)."""
+    rows = conn.execute(
+        select(_OPP.c.id).where(
+            _OPP.c.is_deleted.is_(False),
+            _OPP.c.is_closed == false(),
+            and_(_OPP.c.close_date >= month_start, _OPP.c.close_date < _next_month(month_start)),
+        )
+    )
+    return frozenset(row.id for row in rows)
+
+
+# --------------------------------------------------------------------------- slip metrics
+
+_EXTENSION_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    *((str(n), n, n) for n in range(8)),
+    ("8+", 8, None),
+)
+_STAGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-7", 0, 7),
+    ("8-30", 8, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("91-180", 91, 180),
+    ("181-365", 181, 365),
+    ("366-730", 366, 730),
+    ("> 730", 731, None),
+)
+_OPEN_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-30", 0, 30),
+    ("31-90", 31, 90),
+    ("91-180", 91, 180),
+    ("181-365", 181, 365),
+    ("366-730", 366, 730),
+    ("> 730", 731, None),
+)
+
+
+class _TopN:
+    """The n largest items by key, first-seen winning ties (the stream is in id order)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._heap: list[tuple[tuple[int, int, int], int, SlipMetrics]] = []
+        self._seq = 0
+
+    def offer(self, metrics: SlipMetrics) -> None:
+        if self.n <= 0:
+            return
+        self._seq += 1
+        item = (_rank(metrics), -self._seq, metrics)
+        if len(self._heap) < self.n:
+            heapq.heappush(self._heap, item)
+        elif item[:2] > self._heap[0][:2]:
+            heapq.heapreplace(self._heap, item)
+
+    def items(self) -> list[SlipMetrics]:
+        return [m for *_, m in sorted(self._heap, key=lambda i: i[:2], reverse=True)]
+
+
+def _rank(m: SlipMetrics) -> tuple[int, int, int]:
+    def known(v: int | None) -> int:
+        return -1 if v is None else v
+
+    return (m.month_extensions, known(m.days_since_stage_change), known(m.days_open))
+
+
+def _histogram(
+    title: str,
+    metric: str,
+    buckets: Sequence[tuple[str, int, int | None]],
+    exact: Counter[int],
+    lower: Counter[int],
+    unknown: int,
+) -> Histogram:
+    def bucket_counts(counter: Counter[int]) -> tuple[int, ...]:
+        out = []
+        for _, low, high in buckets:
+            out.append(
+                sum(n for v, n in counter.items() if v >= low and (high is None or v <= high))
+            )
+        return tuple(out)
+
+    both = exact + lower
+    return Histogram(
+        title=title,
+        metric=metric,
+        labels=tuple(label for label, *_ in buckets),
+        exact=bucket_counts(exact),
+        lower_bound=bucket_counts(lower),
+        unknown=unknown,
+        p50=_percentile(both, 0.5),
+        p90=_percentile(both, 0.9),
+    )
+
+
+def _percentile(counter: Counter[int], q: float) -> int | None:
+    """The smallest value with at least ``q`` of the observations at or below it."""
+    total = sum(counter.values())
+    if total == 0:
+        return None
+    needed = q * total
+    seen = 0
+    for value in sorted(counter):
+        seen += counter[value]
+        if seen >= needed:
+            return value
+    return max(counter)  # pragma: no cover - the loop always returns
+
+
+def _slip_summary(
+    warehouse: Warehouse,
+    settings: Settings,
+    day: date,
+    due_ids: frozenset[str],
+    limits: ReportLimits,
+) -> SlipSummary:
+    minimum = settings.audit.rules.close_date_slipping.min_extensions
+    top, due_top = _TopN(limits.slipping_rows), _TopN(limits.due_rows)
+    extensions: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
+    stage_days: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
+    open_days: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
+    unknown_stage = unknown_open = 0
+    total = slipping = lower = due = due_slipping = 0
+    for m in slip_metrics(warehouse, settings, day):
+        total += 1
+        side = 1 if m.lower_bound else 0
+        lower += side
+        extensions[side][m.month_extensions] += 1
+        if m.days_since_stage_change is None:
+            unknown_stage += 1
+        else:
+            stage_days[side][m.days_since_stage_change] += 1
+        if m.days_open is None:
+            unknown_open += 1
+        else:
+            open_days[side][m.days_open] += 1
+        is_slipping = m.month_extensions >= minimum
+        slipping += is_slipping
+        top.offer(m)
+        if m.opportunity_id in due_ids:
+            due += 1
+            due_slipping += is_slipping
+            due_top.offer(m)
+    top_items, due_items = top.items(), due_top.items()
+    shown = _row_details(warehouse, {m.opportunity_id for m in (*top_items, *due_items)})
+    return SlipSummary(
+        open_opportunities=total,
+        min_extensions=minimum,
+        slipping=slipping,
+        lower_bound=lower,
+        month_start=_month_start(day),
+        due_this_month=due,
+        due_this_month_slipping=due_slipping,
+        top=tuple(_slip_row(m, shown, due_ids) for m in top_items),
+        due=tuple(_slip_row(m, shown, due_ids) for m in due_items),
+        histograms=(
+            _histogram(
+                "Close-date month extensions",
+                "month_extensions",
+                _EXTENSION_BUCKETS,
+                *extensions,
+                unknown=0,
+            ),
+            _histogram(
+                "Days since the last stage change",
+                "days_since_stage_change",
+                _STAGE_BUCKETS,
+                *stage_days,
+                unknown=unknown_stage,
+            ),
+            _histogram("Days open", "days_open", _OPEN_BUCKETS, *open_days, unknown=unknown_open),
+        ),
+    )
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _row_details(warehouse: Warehouse, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Name, owner, stage, close date, amount and slipping-finding status of the shown rows."""
+    wanted = sorted(ids)
+    details: dict[str, dict[str, Any]] = {}
+    if not wanted:
+        return details
+    with warehouse.engine.connect() as conn:
+        for chunk in _chunks(wanted, 500):
+            rows = conn.execute(
+                select(
+                    _OPP.c.id,
+                    _OPP.c.name,
+                    _OPP.c.stage_name,
+                    _OPP.c.close_date,
+                    _OPP.c.amount,
+                    _OPP.c.currency_iso_code,
+                    _USER.c.name.label("owner_name"),
+                )
+                .select_from(_OPP.outerjoin(_USER, _USER.c.id == _OPP.c.owner_id))
+                .where(_OPP.c.id.in_(list(chunk)))
+            )
+            for row in rows:
+                details[row.id] = dict(row._mapping)
+            findings = conn.execute(
+                select(_FINDING.c.opportunity_id, _FINDING.c.status).where(
+                    _FINDING.c.rule == "close_date_slipping",
+                    _FINDING.c.status.in_(_LIVE),
+                    _FINDING.c.opportunity_id.in_(list(chunk)),
+                )
+            )
+            for finding in findings:
+                details.setdefault(finding.opportunity_id, {})["finding_status"] = finding.status
+    return details
+
+
+def _slip_row(
+    m: SlipMetrics, shown: Mapping[str, Mapping[str, Any]], due_ids: frozenset[str]
+) -> SlipRow:
+    d = shown.get(m.opportunity_id, {})
+    amount = d.get("amount")
+    return SlipRow(
+        opportunity_id=m.opportunity_id,
+        name=d.get("name"),
+        owner_name=d.get("owner_name"),
+        stage=d.get("stage_name"),
+        close_date=d.get("close_date"),
+        amount=None if amount is None else float(amount),
+        currency=d.get("currency_iso_code"),
+        month_extensions=m.month_extensions,
+        days_since_stage_change=m.days_since_stage_change,
+        days_open=m.days_open,
+        lower_bound=m.lower_bound,
+        source=m.source,
+        due_this_month=m.opportunity_id in due_ids,
+        finding_status=d.get("finding_status"),
+    )
+
+
+# --------------------------------------------------------------------------- notes
+
+
+def _notes(
+    settings: Settings,
+    day: date,
+    last_audit: LastAudit | None,
+    totals: Totals,
+    rules: Sequence[RuleSummary],
+) -> tuple[str, ...]:
+    notes: list[str] = []
+    if totals.opportunities == 0:
+        notes.append("The warehouse holds no opportunities yet: run `sfsync sync` to fill it.")
+    if last_audit is None:
+        notes.append(
+            "No audit has run on this warehouse yet, so there are no findings, owners or "
+            "trends to show: run `sfsync audit`. The pipeline-quality metrics below are "
+            "computed from the warehouse directly."
+        )
+        return tuple(notes)
+    if last_audit.as_of is not None and last_audit.as_of != day:
+        notes.append(
+            f"The findings are those of the last audit (run {last_audit.run_id}, as of "
+            f"{last_audit.as_of.isoformat()}); the pipeline-quality metrics are as of "
+            f"{day.isoformat()}."
+        )
+    recorded = dict(last_audit.recorded_settings)
+    for key in ("profile", "timezone"):
+        current = str(getattr(settings.audit, key))
+        if key in recorded and recorded[key] != current:
+            notes.append(
+                f"The last audit ran with {key} {recorded[key]!r}; the current settings say "
+                f"{current!r}. Run `sfsync audit` to bring the findings in line."
+            )
+    disabled = [r.rule for r in rules if not r.enabled and (r.open or r.waived)]
+    if disabled:
+        notes.append(
+            f"Rule(s) {', '.join(disabled)} are disabled in the current settings but still have "
+            "live findings from earlier audits."
+        )
+    return tuple(notes)
