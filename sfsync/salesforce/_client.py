@@ -325,6 +325,21 @@ class SalesforceClient:
                 self.budget.observe(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
         return body
 
+    def versions(self) -> list[str]:
+        """API versions the org serves (``GET /services/data/``)."""
+        url = f"{self.instance_url}/services/data/"
+
+        def fetch(sf: Salesforce) -> Any:
+            response = sf.session.get(url, headers=sf.headers)
+            if response.status_code >= 300:
+                raise classify_response(
+                    response.status_code, response.text, what="GET /services/data/"
+                )
+            return response.json()
+
+        body = self.call("GET /services/data/", fetch)
+        return [str(v.get("version")) for v in body if isinstance(v, dict)]
+
     def describe_global(self) -> dict[str, Any]:
         return self.rest("describe global", "sobjects/")
 

@@ -1,0 +1,58 @@
+"""sfsync check against the dev org: every preflight item, and each failure named."""
+
+from __future__ import annotations
+
+import yaml
+
+from sfsync.devorg.testing import INACTIVE_USER_ID, sample_org_data
+from tests.cli_helpers import run_cli
+from tests.integration.conftest import OrgFactory
+
+
+def test_check_reports_login_user_version_budget_and_fields(running_org: OrgFactory) -> None:
+    org = running_org(50)
+    outcome = run_cli("check", env=org.env)
+    assert outcome.exit_code == 0, outcome.output
+    for item in (
+        "salesforce login",
+        "integration user",
+        "api version",
+        "api budget",
+        "objects",
+        "write-back",
+    ):
+        assert f"] {item}:" in outcome.stdout, item
+    assert org.server.client_secret not in outcome.output
+
+
+def test_refused_credentials_exit_3_without_the_secret(running_org: OrgFactory) -> None:
+    org = running_org(50)
+    config = yaml.safe_load(org.config_path.read_text())
+    config["salesforce"]["client_secret"] = "wrong-secret-value"
+    org.config_path.write_text(yaml.safe_dump(config))
+    outcome = run_cli("check", env=org.env)
+    assert outcome.exit_code == 3
+    assert "salesforce login" in outcome.stdout
+    assert "Check salesforce.client_id and the secret" in outcome.stdout
+    assert "wrong-secret-value" not in outcome.output
+
+
+def test_unserved_api_version_and_inactive_fallback_owner_are_named(
+    running_org: OrgFactory,
+) -> None:
+    org = running_org(
+        data=sample_org_data(5),
+        extra={"writeback": {"fallback_owner_id": INACTIVE_USER_ID}},
+    )
+    outcome = run_cli("check", env={**org.env, "SFSYNC_SALESFORCE__API_VERSION": "20.0"})
+    assert outcome.exit_code == 3  # the retired version answers 410/404: unreachable API
+    good_version = run_cli("check", env=org.env)
+    assert good_version.exit_code == 2
+    assert f"writeback.fallback_owner_id {INACTIVE_USER_ID} is inactive" in good_version.stdout
+
+
+def test_missing_credentials_are_a_usage_error(running_org: OrgFactory) -> None:
+    org = running_org(20)
+    outcome = run_cli("check", env={**org.env, "SFSYNC_SALESFORCE__CLIENT_ID": ""})
+    assert outcome.exit_code == 2
+    assert "salesforce.client_id" in outcome.stdout
