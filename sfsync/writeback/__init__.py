@@ -1,8 +1,16 @@
 """Write-back: findings to Salesforce Tasks (and optional flags), previewed, capped, never twice.
 
-``plan_writeback`` is a pure function of the warehouse state, the settings and a day.
+``plan_writeback`` is a pure function of the warehouse state (``load_writeback_state``),
+the settings and a day; ``run_writeback`` previews that plan or applies it, and
+``apply_writeback`` executes exactly the plan it is given. The ledger
+(``writeback_ledger``) records each write before it is sent, so a crash at any
+point is reconciled with Salesforce on the next run instead of re-sent blindly.
+For chaos testing, ``SFSYNC_CRASH_AT`` kills the process at named points (see
+``sfsync.writeback._chaos``).
 """
 
+from sfsync.writeback._apply import apply_writeback, classify_error
+from sfsync.writeback._chaos import CRASH_ENV, crash_point
 from sfsync.writeback._model import (
     ACTIONS,
     LEDGER_STATES,
@@ -18,9 +26,12 @@ from sfsync.writeback._model import (
     WritebackState,
 )
 from sfsync.writeback._plan import choose_owner, plan_writeback
+from sfsync.writeback._run import WritebackRefused, run_writeback, safety_problems
+from sfsync.writeback._state import load_writeback_state
 
 __all__ = [
     "ACTIONS",
+    "CRASH_ENV",
     "LEDGER_STATES",
     "FindingView",
     "LedgerView",
@@ -30,8 +41,15 @@ __all__ = [
     "TaskView",
     "UserView",
     "WritebackPlan",
+    "WritebackRefused",
     "WritebackResult",
     "WritebackState",
+    "apply_writeback",
     "choose_owner",
+    "classify_error",
+    "crash_point",
+    "load_writeback_state",
     "plan_writeback",
+    "run_writeback",
+    "safety_problems",
 ]

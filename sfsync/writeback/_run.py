@@ -1,0 +1,150 @@
+"""One write-back: load state, plan, check the safety gates, preview or apply, record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sfsync.config import Settings
+from sfsync.errors import BudgetExhausted, UsageError
+from sfsync.logging import bind_run, get_logger, unbind_run
+from sfsync.salesforce import SalesforceClient
+from sfsync.warehouse import Warehouse
+from sfsync.warehouse.runs import finish_run, latest_run, merge_counts, start_run
+from sfsync.writeback._apply import apply_writeback
+from sfsync.writeback._model import WritebackPlan, WritebackResult
+from sfsync.writeback._plan import plan_writeback
+from sfsync.writeback._state import load_writeback_state
+
+__all__ = ["WritebackRefused", "run_writeback", "safety_problems"]
+
+log = get_logger()
+
+
+class WritebackRefused(UsageError):
+    """A safety gate stopped the write-back before anything was written (exit 2)."""
+
+
+def _sync_status(warehouse: Warehouse) -> tuple[str | None, int | None]:
+    run = latest_run(warehouse, "sync", "run")
+    if run is None:
+        return None, None
+    stage = run.counts.get("sync") if isinstance(run.counts, dict) else None
+    if isinstance(stage, dict) and stage.get("status"):
+        return str(stage["status"]), run.id
+    if run.kind == "sync":
+        return run.status, run.id
+    return None, run.id
+
+
+def safety_problems(warehouse: Warehouse, plan: WritebackPlan) -> list[str]:
+    """Why ``--apply`` would refuse without ``--force`` (empty: it would go ahead)."""
+    problems = []
+    if plan.over_cap:
+        problems.append(
+            f"the plan creates {plan.creates} Tasks, more than writeback.max_tasks_per_run = "
+            f"{plan.max_tasks_per_run}; nothing was written (review the preview, then use "
+            "--force or raise the limit)"
+        )
+    status, run_id = _sync_status(warehouse)
+    if status is None:
+        where = f" (run {run_id} has no sync stage)" if run_id else ""
+        problems.append(
+            f"no completed sync is on record{where}: write-back does not act on data it cannot "
+            "vouch for (run `sfsync sync` first, or use --force)"
+        )
+    elif status != "ok":
+        problems.append(
+            f"the latest sync (run {run_id}) was {status}: write-back does not act on partial "
+            "data (sync again, or use --force)"
+        )
+    return problems
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.audit.timezone)).date()
+
+
+def run_writeback(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    client: SalesforceClient | None = None,
+    apply: bool = False,
+    force: bool = False,
+    run_id: int | None = None,
+    today: date | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> WritebackResult:
+    """Plan the write-back and preview it, or (``apply``) perform it.
+
+    Apply refuses (:class:`WritebackRefused`, exit 2, nothing written) when the plan
+    creates more than ``writeback.max_tasks_per_run`` Tasks or the latest sync was
+    not ok, unless ``force``. Without ``run_id`` an apply takes the run lock *before*
+    reading the warehouse (a plan must not be made from a ledger another process is
+    changing) and records its own ``writeback`` run; with ``run_id`` (the runner,
+    which holds the lock) the counts are merged into that run's
+    ``counts['writeback']``, previews included (marked ``applied: false``).
+    """
+    day = today or _today(settings)
+    if not apply or run_id is not None:
+        return _plan_and_go(warehouse, settings, client, apply, force, run_id, day, should_stop)
+    from sfsync.warehouse.lock import acquire_run_lock
+
+    with acquire_run_lock(warehouse) as lock:
+        run = start_run(warehouse, "writeback", as_of=day)
+        lock.set_run(run)
+        bind_run(run)
+        try:
+            result = _plan_and_go(warehouse, settings, client, apply, force, run, day, should_stop)
+        except BudgetExhausted as exc:
+            finish_run(warehouse, run, "partial", error=exc.message)
+            raise
+        except BaseException as exc:
+            finish_run(warehouse, run, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            unbind_run()
+        status = "interrupted" if result.interrupted else result.status
+        finish_run(warehouse, run, status, api_calls=result.api_calls)
+        return result
+
+
+def _plan_and_go(
+    warehouse: Warehouse,
+    settings: Settings,
+    client: SalesforceClient | None,
+    apply: bool,
+    force: bool,
+    run_id: int | None,
+    day: date,
+    should_stop: Callable[[], bool] | None,
+) -> WritebackResult:
+    state = load_writeback_state(warehouse, settings, today=day)
+    plan = plan_writeback(state, settings, day)
+    problems = safety_problems(warehouse, plan)
+    if not apply:
+        result = WritebackResult(plan, applied=False, run_id=run_id)
+        result.warnings.extend(f"--apply would refuse: {p}" for p in problems)
+        if not settings.writeback.enabled:
+            result.warnings.append("writeback.enabled is false: --apply would write nothing")
+        if run_id is not None:
+            merge_counts(warehouse, run_id, "writeback", result.counts())
+        return result
+    if problems and not force and settings.writeback.enabled:
+        if run_id is not None:
+            refused = WritebackResult(plan, applied=False, run_id=run_id, status="partial")
+            refused.warnings.extend(problems)
+            merge_counts(warehouse, run_id, "writeback", refused.counts())
+        raise WritebackRefused("write-back refused: " + "; ".join(problems))
+    for problem in problems:
+        log.warning("writeback.forced", problem=problem)
+    result = apply_writeback(
+        warehouse, settings, plan, client=client, run_id=run_id, should_stop=should_stop
+    )
+    if problems:
+        result.warnings[:0] = [f"forced: {p}" for p in problems]
+        if run_id is not None:
+            merge_counts(warehouse, run_id, "writeback", result.counts())
+    return result
