@@ -6,6 +6,7 @@ UPDATE`` with executemany), on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -13,10 +14,12 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
+    Dialect,
     MetaData,
     String,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -48,18 +51,38 @@ def _insert(session: Session | Connection, table: Any) -> Any:
 
 
 def upsert_rows(session: Session, model: type[SObjectRow], rows: Sequence[dict[str, Any]]) -> int:
-    """Insert or update ``rows`` by Id; return how many were written."""
+    """Insert or update ``rows`` (database-native values, see ``_convert``) by Id.
+
+    The statement is built and compiled by SQLAlchemy once per table and column
+    set; the rows go to the driver's ``executemany`` as they are.
+    """
     if not rows:
         return 0
+    connection = session.connection()
+    columns = tuple(rows[0])
+    sql, order = _compiled_upsert(connection.dialect, model, columns)
+    if order is not None:
+        connection.exec_driver_sql(sql, [tuple(row[c] for c in order) for row in rows])
+    else:
+        connection.exec_driver_sql(sql, list(rows))
+    return len(rows)
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled_upsert(
+    dialect: Dialect, model: type[SObjectRow], columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None]:
     table = table_of(model)
-    stmt = _insert(session, table)
-    columns = [c for c in rows[0] if c != "id"]
-    updates: dict[str, Any] = {c: stmt.excluded[c] for c in columns}
+    base = postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = base.values({c: bindparam(c, type_=table.c[c].type) for c in columns})
+    updates: dict[str, Any] = {c: stmt.excluded[c] for c in columns if c != "id"}
     if model is Opportunity:
         updates.update(_last_human_updates(stmt, table))
-    stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=updates)
-    session.execute(stmt, list(rows))
-    return len(rows)
+    compiled = stmt.on_conflict_do_update(index_elements=["id"], set_=updates).compile(
+        dialect=dialect
+    )
+    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return str(compiled), order
 
 
 def _last_human_updates(stmt: Any, table: Any) -> dict[str, Any]:

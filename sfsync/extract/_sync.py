@@ -44,6 +44,7 @@ from sfsync.extract._load import (
     record_snapshots,
     upsert_rows,
 )
+from sfsync.extract._prefetch import prefetched
 from sfsync.extract.specs import ObjectPlan, object_specs, plan_object
 from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
@@ -431,7 +432,11 @@ class _Syncer:
         outcome.mode = "reference"
         body = answer.raise_for_error(f"query {plan.name}")
         refresh_started = datetime.now(UTC)
-        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        converter = RowConverter(
+            plan,
+            integration_user_id=self.client.integration_user_id,
+            dialect=self.warehouse.dialect,
+        )
         pages: list[dict[str, Any]] = [body]
         while not pages[-1].get("done", True):
             pages.append(self.client.next_page(str(pages[-1]["nextRecordsUrl"])))
@@ -546,14 +551,19 @@ class _Syncer:
 
     def _pull_rest(self, plan: ObjectPlan, window: _Window, outcome: ObjectResult) -> None:
         assert plan.watermark_field is not None
-        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        converter = RowConverter(
+            plan,
+            integration_user_id=self.client.integration_user_id,
+            dialect=self.warehouse.dialect,
+        )
         lower = window.lower
         for attempt in range(3):
             soql = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
             try:
-                for page in self.client.query_pages(
+                pages = self.client.query_pages(
                     soql, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
-                ):
+                )
+                for page in prefetched(pages):
                     batch = converter.convert(page.get("records", []), datetime.now(UTC))
                     self._commit_batch(plan, batch, outcome, watermark=batch.last_stamp)
                     if batch.last_stamp is not None:
@@ -591,7 +601,11 @@ class _Syncer:
                     resume={"soql": fingerprint, "job_id": new_job, "locator": None},
                 )
 
-        converter = RowConverter(plan, integration_user_id=self.client.integration_user_id)
+        converter = RowConverter(
+            plan,
+            integration_user_id=self.client.integration_user_id,
+            dialect=self.warehouse.dialect,
+        )
         try:
             pages = self.client.bulk_query(
                 soql,
@@ -602,7 +616,7 @@ class _Syncer:
                 job_id=job_id,
                 locator=locator,
             )
-            for next_locator, rows in pages:
+            for next_locator, rows in prefetched(pages):
                 records = [csv_to_json(row, plan.field_types) for row in rows]
                 batch = converter.convert(records, datetime.now(UTC))
                 resume_state = (

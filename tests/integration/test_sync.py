@@ -187,11 +187,13 @@ def test_sfsync_writes_do_not_make_a_deal_look_fresh(running_org: OrgFactory) ->
         assert (after.last_human_modified_date, after.last_human_modified_by_id) == human_before
 
 
-def test_value_that_does_not_fit_is_kept_in_raw(running_org: OrgFactory) -> None:
-    org = running_org(50)
+def test_fields_outside_the_columns_are_kept_in_raw(running_org: OrgFactory) -> None:
+    """Extra fields (sync.extra_fields) land in raw only; long values survive intact."""
+    org = running_org(50, extra={"sync": {"extra_fields": {"Opportunity": ["Description"]}}})
     opp_id = org.org.query("SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")[0]["Id"]
     long_name = "x" * 120
-    org.org.update("Opportunity", opp_id, {"Name": long_name, "Description": "y" * 300})
+    org.org.update("Opportunity", opp_id, {"Name": long_name, "Description": "y" * 3000})
+    settle()
     settings = org.settings
     warehouse = org.warehouse()
     result = run_sync(warehouse, settings)
@@ -200,6 +202,8 @@ def test_value_that_does_not_fit_is_kept_in_raw(running_org: OrgFactory) -> None
         row = session.get(Opportunity, opp_id)
         assert row is not None
         assert row.raw["Name"] == long_name
+        assert row.name == long_name
+        assert row.raw["Description"] == "y" * 3000
 
 
 def test_sync_cli_prints_a_summary(running_org: OrgFactory) -> None:
