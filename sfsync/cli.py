@@ -88,8 +88,32 @@ def _fail(app: App | None, exc: BaseException) -> NoReturn:
     sys.exit(code)
 
 
+# Commands that live beside their subsystem, imported only when invoked (start-up stays fast).
+LAZY_COMMANDS = {
+    "audit": "sfsync.audit.cli:audit_command",
+    "findings": "sfsync.audit.cli:findings_command",
+    "waive": "sfsync.audit.cli:waive_command",
+    "writeback": "sfsync.writeback.cli:writeback_command",
+    "report": "sfsync.report.cli:report_command",
+    "devorg": "sfsync.devorg.cli:devorg",
+}
+
+
 class SfsyncGroup(click.Group):
-    """Turns sfsync errors (and bugs) into a paragraph and an exit code."""
+    """Turns sfsync errors (and bugs) into a paragraph and an exit code; loads commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -252,16 +276,132 @@ def sync(app: App, objects: tuple[str, ...], full: bool) -> None:
         raise result.error
 
 
-def _register_optional_commands() -> None:
-    """Commands whose packages are optional at import time (kept import-light)."""
+# --------------------------------------------------------------------------- run, worker, runs
+
+
+@cli.command("run")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as of this date.")
+@click.option("--apply", is_flag=True, help="Perform the write-back (default: preview only).")
+@click.option("--force", is_flag=True, help="Write back even after a partial sync or over the cap.")
+@pass_app
+def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
+    """Sync, audit and write back as one recorded run (holding the run lock)."""
+    from sfsync.runner import run_once
+    from sfsync.warehouse import open_warehouse
+
+    day = parse_iso_date(as_of, "--as-of")
+    warehouse = open_warehouse(app.settings.database)
     try:
-        from sfsync.devorg.cli import devorg
-    except ImportError:  # pragma: no cover - the dev org ships with sfsync
+        outcome = run_once(warehouse, app.settings, as_of=day, apply=apply, force=force)
+    finally:
+        warehouse.dispose()
+    stages = ", ".join(f"{name} {status}" for name, status in outcome.stages.items())
+    click.echo(
+        f"run {outcome.run_id}: {outcome.status} ({stages}) in {outcome.seconds:.1f}s, "
+        f"{outcome.api_calls} API calls"
+    )
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--now", "run_now", is_flag=True, help="Also run once right away.")
+@pass_app
+def worker(app: App, run_now: bool) -> None:
+    """Run on schedule.cron until SIGTERM/SIGINT (the nightly container's command)."""
+    from sfsync.scheduler import Worker
+
+    sys.exit(Worker(app.settings, run_now=run_now).serve())
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_app
+def runs(app: App, limit: int, fmt: str) -> None:
+    """Recent runs: status, per-stage counts, API calls used, duration."""
+    import json
+
+    from sfsync.console import print_table
+    from sfsync.runs_view import run_rows
+    from sfsync.warehouse import open_warehouse
+
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        rows = run_rows(warehouse, limit)
+    finally:
+        warehouse.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
-    cli.add_command(devorg)
+    print_table(
+        f"last {len(rows)} runs",
+        [
+            "run",
+            "kind",
+            "status",
+            "started (UTC)",
+            "seconds",
+            "API calls",
+            "synced",
+            "open",
+            "new",
+            "resolved",
+            "created",
+            "completed",
+            "failed",
+            "reassigned",
+            "error",
+        ],
+        [
+            [
+                r["id"],
+                r["kind"],
+                r["status"],
+                r["started_at"][:19].replace("T", " "),
+                r["seconds"],
+                r["api_calls"],
+                r["synced"],
+                r["open"],
+                r["new"],
+                r["resolved"],
+                r["tasks_created"],
+                r["tasks_completed"],
+                r["tasks_failed"],
+                r["reassigned"],
+                (r["error"] or "")[:60],
+            ]
+            for r in rows
+        ],
+    )
 
 
-_register_optional_commands()
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("sfsync-demo"),
+    show_default=True,
+    help="Where the demo writes its org, warehouse, config and report.",
+)
+@click.option("--opportunities", default=3000, show_default=True, type=click.IntRange(10, 200_000))
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.pass_context
+def demo(ctx: click.Context, directory: Path, opportunities: int, seed: int) -> None:
+    """Everything on embedded defaults: a generated dev org, a SQLite warehouse, one run."""
+    from sfsync.demo import run_demo
+
+    app = ctx.find_object(App)
+    if app is not None and app.log_format is None:
+        # The demo talks to a person: keep the event stream out of the way unless asked.
+        configure_logging("json" if not sys.stderr.isatty() else "console", level="WARNING")
+    sys.exit(run_demo(directory, opportunities=opportunities, seed=seed, echo=click.echo))
 
 
 def main() -> None:

@@ -9,16 +9,24 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["print_table", "sync_progress"]
+__all__ = ["TextSink", "print_table", "sync_progress"]
 
 
-def _isatty(stream: TextIO) -> bool:
+class TextSink(Protocol):
+    """Anything text can be written to (a stream, or a line forwarder)."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+
+
+def _isatty(stream: TextSink) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -30,10 +38,10 @@ def print_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    stream: TextIO | None = None,
+    stream: TextSink | None = None,
 ) -> None:
     """A titled table: rich on a terminal, aligned plain text otherwise."""
-    out = stream or sys.stdout
+    out: TextSink = stream or sys.stdout
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     if _isatty(out):
         table = Table(title=title, title_justify="left")
@@ -42,7 +50,7 @@ def print_table(
             table.add_column(column, justify="right" if numeric else "left")
         for row in cells:
             table.add_row(*row)
-        Console(file=out).print(table)
+        Console(file=cast(TextIO, out)).print(table)
         return
     widths = [len(c) for c in columns]
     for row in cells:

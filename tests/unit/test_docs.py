@@ -43,8 +43,11 @@ def test_example_config_names_each_secret_file_variant() -> None:
 
 
 def commands(group: click.Group, prefix: str = "sfsync") -> list[str]:
+    ctx = click.Context(group)
     found = []
-    for name, command in sorted(group.commands.items()):
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if command.hidden:
             continue
         found.append(f"{prefix} {name}")

@@ -1,0 +1,159 @@
+"""One recorded run: lock -> sync -> audit -> write-back.
+
+The run row (kind ``run``) carries the status (ok / partial / failed /
+interrupted), each stage's counts under ``counts[<stage>]``, the API calls used
+and the duration. Exit codes follow DESIGN.md: 4 when the API budget stopped the
+sync (write-back is then skipped: it never acts on partial data), 5 when some
+writes failed (recorded for retry), 6 when another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sfsync.config import Settings
+from sfsync.errors import EXIT_BUDGET, EXIT_OK, EXIT_PARTIAL, BudgetExhausted, SfsyncError
+from sfsync.logging import bind_run, get_logger, unbind_run
+from sfsync.warehouse import Warehouse
+from sfsync.warehouse.lock import acquire_run_lock
+from sfsync.warehouse.runs import finish_run, mark_interrupted_runs, merge_counts, start_run
+
+__all__ = ["RunOutcome", "run_once"]
+
+log = get_logger()
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    status: str = "running"
+    stages: dict[str, str] = field(default_factory=dict)
+    sync: Any = None
+    audit: Any = None
+    writeback: Any = None
+    api_calls: int = 0
+    seconds: float = 0.0
+    error: SfsyncError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if isinstance(self.error, BudgetExhausted):
+            return EXIT_BUDGET
+        if self.error is not None:
+            return self.error.exit_code
+        if self.status == "partial":
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+
+def run_once(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    apply: bool = False,
+    force: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    client: Any = None,
+) -> RunOutcome:
+    """Sync, audit and write back once, holding the run lock throughout.
+
+    Raises :class:`~sfsync.errors.LockHeld` if another run holds the lock; other
+    failures mark the run ``failed`` and are raised after it is recorded.
+    """
+    from sfsync.audit import run_audit
+    from sfsync.extract import run_sync
+    from sfsync.salesforce import SalesforceClient
+
+    stop = should_stop or (lambda: False)
+    with acquire_run_lock(warehouse) as lock:
+        stale = mark_interrupted_runs(warehouse)
+        if stale:
+            log.warning("run.interrupted_found", runs=stale)
+        run_id = start_run(warehouse, "run", as_of=as_of)
+        lock.set_run(run_id)
+        bind_run(run_id)
+        outcome = RunOutcome(run_id)
+        started = time.monotonic()
+        owned_client = client is None
+        calls_before = client.api_calls if client is not None else 0
+        try:
+            log.info("run.start", as_of=str(as_of) if as_of else None, apply=apply)
+            if client is None:
+                client = SalesforceClient.connect(settings.salesforce, settings.sync)
+
+            log.info("run.stage", stage="sync")
+            outcome.sync = run_sync(
+                warehouse, settings, client=client, run_id=run_id, should_stop=stop
+            )
+            outcome.stages["sync"] = outcome.sync.status
+            if outcome.sync.status == "interrupted":
+                outcome.status = "interrupted"
+                return outcome
+            if outcome.sync.status == "partial":
+                outcome.error = outcome.sync.error
+
+            log.info("run.stage", stage="audit")
+            outcome.audit = run_audit(warehouse, settings, as_of=as_of, run_id=run_id)
+            outcome.stages["audit"] = "ok"
+            if stop():
+                outcome.status = "interrupted"
+                return outcome
+
+            if outcome.sync.status != "ok" and not force:
+                outcome.stages["writeback"] = "skipped (sync was partial)"
+                log.warning("run.writeback_skipped", reason="the sync was partial; use --force")
+            else:
+                from sfsync.writeback import run_writeback
+
+                log.info("run.stage", stage="writeback", apply=apply)
+                outcome.writeback = run_writeback(
+                    warehouse,
+                    settings,
+                    client=client,
+                    apply=apply,
+                    force=force,
+                    run_id=run_id,
+                    today=as_of,
+                    should_stop=stop,
+                )
+                outcome.stages["writeback"] = outcome.writeback.status
+            if outcome.error is not None or outcome.stages.get("writeback") == "partial":
+                outcome.status = "partial"
+            elif stop():
+                outcome.status = "interrupted"
+            else:
+                outcome.status = "ok"
+            return outcome
+        except SfsyncError as exc:
+            outcome.status, outcome.error = "failed", exc
+            raise
+        except BaseException:
+            outcome.status = "failed"
+            raise
+        finally:
+            if client is not None:
+                outcome.api_calls = client.api_calls - calls_before
+                if owned_client:
+                    client.close()
+            outcome.seconds = time.monotonic() - started
+            merge_counts(warehouse, run_id, "stages", dict(outcome.stages))
+            finish_run(
+                warehouse,
+                run_id,
+                outcome.status if outcome.status != "running" else "failed",
+                api_calls=outcome.api_calls,
+                error=str(outcome.error) if outcome.error else None,
+            )
+            log.info(
+                "run.done",
+                status=outcome.status,
+                stages=outcome.stages,
+                api_calls=outcome.api_calls,
+                seconds=round(outcome.seconds, 2),
+            )
+            unbind_run()

@@ -1,0 +1,155 @@
+"""``sfsync worker``: runs on ``schedule.cron`` until SIGTERM/SIGINT.
+
+APScheduler runs the job with ``max_instances=1`` and ``coalesce`` (missed fires
+collapse into one run) and a misfire grace period. A signal sets a stop flag the
+run checks between pages and batches: the current step finishes, the ledger and
+watermarks stay consistent, and the process exits 0. A health file (JSON,
+rewritten every few seconds and after each run) is what container probes read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sfsync.config import Settings
+from sfsync.cron import cron_trigger
+from sfsync.errors import LockHeld, SfsyncError
+from sfsync.logging import get_logger
+from sfsync.warehouse import open_warehouse
+
+__all__ = ["Worker"]
+
+log = get_logger()
+HEALTH_EVERY_S = 5.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, run_now: bool = False) -> None:
+        self.settings = settings
+        self.schedule = settings.schedule
+        self.run_now = run_now
+        self.stop = threading.Event()
+        self.state: dict[str, Any] = {"status": "starting", "runs": 0, "pid": os.getpid()}
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            timezone=self.schedule.timezone,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": self.schedule.misfire_grace_s,
+            },
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def serve(self) -> int:
+        """Run until a stop signal; return the process exit code."""
+        self._install_signals()
+        warehouse = open_warehouse(self.settings.database)  # fail fast: reachable, at head
+        warehouse.dispose()
+        trigger = cron_trigger(self.schedule.cron, self.schedule.timezone)
+        job = self.scheduler.add_job(self._run_job, trigger, id="sfsync-run", name="sfsync run")
+        if self.run_now:
+            self.scheduler.add_job(self._run_job, id="sfsync-run-now", name="sfsync run (now)")
+        self.scheduler.start()
+        log.info(
+            "worker.start",
+            cron=self.schedule.cron,
+            timezone=self.schedule.timezone,
+            apply=self.schedule.apply,
+            next_run_at=str(job.next_run_time),
+        )
+        self._set(status="idle")
+        while not self.stop.wait(HEALTH_EVERY_S):
+            self._write_health()
+        log.info("worker.stopping", reason="signal", running=self.state.get("status") == "running")
+        self._set(status="stopping")
+        self.scheduler.shutdown(wait=True)  # the running job sees the stop flag and winds down
+        self._set(status="stopped")
+        log.info("worker.stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker.signal", signal=signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    # ---------------------------------------------------------------- the job
+
+    def _run_job(self) -> None:
+        if self.stop.is_set():
+            return
+        from sfsync.runner import run_once
+
+        self._set(status="running", run_started_at=_now())
+        warehouse = None
+        try:
+            warehouse = open_warehouse(self.settings.database)
+            outcome = run_once(
+                warehouse,
+                self.settings,
+                apply=self.schedule.apply,
+                should_stop=self.stop.is_set,
+            )
+            self._set(
+                last_run_id=outcome.run_id, last_status=outcome.status, last_exit=outcome.exit_code
+            )
+        except LockHeld as exc:
+            log.warning("worker.skipped", reason=exc.message)
+            self._set(last_status="skipped (locked)")
+        except SfsyncError as exc:
+            log.error("worker.run_failed", message=exc.message, exit_code=exc.exit_code)
+            self._set(last_status="failed", last_error=exc.message, last_exit=exc.exit_code)
+        except Exception as exc:  # the worker outlives a bug in one run; the run row says failed
+            log.exception("worker.run_crashed", error=f"{type(exc).__name__}: {exc}")
+            self._set(last_status="failed", last_error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if warehouse is not None:
+                warehouse.dispose()
+            self.state["runs"] = int(self.state.get("runs", 0)) + 1
+            self._set(status="idle" if not self.stop.is_set() else "stopping", run_ended_at=_now())
+
+    # ---------------------------------------------------------------- health
+
+    def _set(self, **values: Any) -> None:
+        with self._lock:
+            self.state.update(values)
+        self._write_health()
+
+    def _write_health(self) -> None:
+        path = self.schedule.health_file
+        if path is None:
+            return
+        job = self.scheduler.get_job("sfsync-run") if self.scheduler.running else None
+        with self._lock:
+            document = {
+                **self.state,
+                "updated_at": _now(),
+                "next_run_at": str(job.next_run_time) if job and job.next_run_time else None,
+            }
+        _atomic_write(Path(path), json.dumps(document, default=str, indent=2))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
