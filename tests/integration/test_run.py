@@ -1,0 +1,135 @@
+"""One recorded run (lock -> sync -> audit -> write-back), the lock between processes, the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import select
+
+from sfsync.devorg import DevOrg, FaultSpec
+from sfsync.warehouse.models import Finding, Run, RunLock
+from tests.cli_helpers import run_cli, run_sfsync
+from tests.integration.conftest import OrgFactory
+
+
+def open_sfsync_tasks(org: DevOrg) -> Counter[tuple[str, str]]:
+    """Open sfsync Tasks per (opportunity, rule), from the org itself."""
+    tasks = org.query(
+        "SELECT WhatId, Sfsync_Key__c FROM Task WHERE IsClosed = false AND Sfsync_Key__c != null"
+    )
+    return Counter((t["WhatId"], t["Sfsync_Key__c"].split(":")[1]) for t in tasks)
+
+
+def test_run_apply_records_every_stage_and_is_idempotent(running_org: OrgFactory) -> None:
+    org = running_org(300)
+    first = run_sfsync("run", "--apply", env=org.env)
+    assert first.exit_code == 0, first.stderr
+    assert "sync ok, audit ok, writeback ok" in first.stdout
+    warehouse = org.warehouse()
+    with warehouse.session() as session:
+        run = session.scalars(select(Run).where(Run.kind == "run")).one()
+        assert run.status == "ok"
+        assert set(run.counts) >= {"sync", "audit", "writeback", "stages"}
+        assert run.api_calls > 0
+        open_findings = session.scalars(select(Finding).where(Finding.status == "open")).all()
+    tasks = open_sfsync_tasks(org.org)
+    assert max(tasks.values()) == 1
+    assert sum(tasks.values()) == run.counts["writeback"]["created"]
+    assert len(open_findings) >= sum(tasks.values()) > 0
+    second = run_sfsync("run", "--apply", env=org.env)
+    assert second.exit_code == 0
+    assert open_sfsync_tasks(org.org) == tasks
+    runs = run_sfsync("runs", "--format", "json", env=org.env)
+    assert runs.exit_code == 0
+    assert '"kind": "run"' in runs.stdout
+
+
+def test_two_runs_at_once_the_second_exits_6(running_org: OrgFactory) -> None:
+    """The second run is refused while the first holds the lock; the first completes."""
+    org = running_org(300, faults=FaultSpec(latency_ms=150))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}, **org.env}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "sfsync", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    warehouse = org.warehouse()
+    deadline = time.monotonic() + 30
+    while True:
+        with warehouse.engine.connect() as conn:
+            if conn.execute(select(RunLock)).first() is not None:
+                break
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.05)
+    second = run_sfsync("run", env=org.env)
+    assert second.exit_code == 6, second.stderr
+    assert "another sfsync run holds the warehouse lock" in second.stderr
+    _out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    after = run_sfsync("run", env=org.env)  # the lock was released
+    assert after.exit_code == 0
+
+
+def test_budget_stop_skips_the_write_back_and_exits_4(running_org: OrgFactory) -> None:
+    org = running_org(
+        1500, api_limit=10, extra={"sync": {"page_size": 200, "max_api_share": 1.0, "api_floor": 0}}
+    )
+    outcome = run_sfsync("run", "--apply", env=org.env)
+    assert outcome.exit_code == 4, outcome.stderr
+    assert "writeback skipped (sync was partial)" in outcome.stdout
+    assert open_sfsync_tasks(org.org) == Counter()
+    warehouse = org.warehouse()
+    with warehouse.session() as session:
+        run = session.scalars(select(Run).where(Run.kind == "run")).one()
+    assert run.status == "partial"
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(running_org: OrgFactory) -> None:
+    org = running_org(600, faults=FaultSpec(latency_ms=100))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}, **org.env}
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "sfsync", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    warehouse = org.warehouse()
+    deadline = time.monotonic() + 30
+    while True:
+        with warehouse.session() as session:
+            if session.scalars(select(Run).where(Run.status == "running")).first():
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim.kill()
+    victim.wait()
+    org.server.set_faults(FaultSpec())
+    outcome = run_sfsync("run", env=org.env)
+    assert outcome.exit_code == 0, outcome.stderr
+    with warehouse.session() as session:
+        statuses = [r.status for r in session.scalars(select(Run).order_by(Run.id))]
+    assert statuses == ["interrupted", "ok"]
+
+
+def test_demo_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
+    outcome = run_cli("demo", "--dir", str(tmp_path / "demo"), "--opportunities", "250")
+    assert outcome.exit_code == 0, outcome.output
+    for name in ("org.json", "org-after.json", "warehouse.db", "sfsync.yaml", "report.html"):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert "[7/7] Writing the HTML report" in outcome.stdout
+    assert "Tasks created" in outcome.stdout
+    findings = run_cli(
+        "findings",
+        "--format",
+        "json",
+        env={"SFSYNC_CONFIG": str(tmp_path / "demo" / "sfsync.yaml")},
+    )
+    assert findings.exit_code == 0
+    assert findings.stdout.lstrip().startswith("[")
