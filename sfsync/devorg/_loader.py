@@ -40,6 +40,7 @@ from sfsync.salesforce.formats import format_datetime, id15_to_18, parse_datetim
 __all__ = ["OrgData", "ValidationRule", "load_data", "save_data"]
 
 _WS = re.compile(r"[ \t\n\r]*")
+_WS_CHARS = frozenset(" \t\n\r")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _CANON_DT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000\Z")
 _ID_RE = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?\Z")
@@ -190,12 +191,35 @@ class _Reader:
 
 
 def _iter_array(reader: _Reader) -> Iterator[Any]:
+    """The values of a JSON array; the hot loop of a load, so it works on the buffer directly."""
     reader.expect("[")
     if reader.peek() == "]":
         reader.pos += 1
         return
+    decode = reader.decoder.raw_decode
+    skip = _WS.match
     while True:
-        yield reader.value()
+        buf, pos = reader.buf, reader.pos
+        if len(buf) - pos < _LOOKAHEAD and not reader.eof:
+            reader._fill()
+            buf, pos = reader.buf, reader.pos
+        if buf[pos : pos + 1] in _WS_CHARS:
+            pos = skip(buf, pos).end()  # type: ignore[union-attr]
+        try:
+            value, pos = decode(buf, pos)
+        except json.JSONDecodeError:
+            reader.pos = pos
+            value = reader.value()  # refills and retries, or reports line and column
+            buf, pos = reader.buf, reader.pos
+        yield value
+        char = buf[pos : pos + 1]
+        if char and char in _WS_CHARS:
+            pos = skip(buf, pos).end()  # type: ignore[union-attr]
+            char = buf[pos : pos + 1]
+        if char == ",":
+            reader.pos = pos + 1
+            continue
+        reader.pos = pos
         char = reader.peek()
         reader.pos += 1
         if char == "]":
@@ -328,28 +352,45 @@ def _infer_custom(name: str, value: Any) -> FieldDef:
 # --- loading -------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Plan:
+    """How records with one exact key sequence map to columns (one INSERT statement).
+
+    ``accepts`` holds, per position, the Python types (from JSON) the field takes;
+    ``seen`` the tuples of value types already checked against it, so a record is
+    type-checked by one tuple lookup.
+    """
+
+    columns: list[str]
+    drop: tuple[int, ...]
+    accepts: list[tuple[type, ...]]
+    seen: set[tuple[type, ...]] = field(default_factory=set)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+# The JSON value types each storage class takes (ints are fine for real numbers).
+_ACCEPTED: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "bool": (bool,),
+    "int": (int, float),  # integral floats are normalised, others refused in SQL
+    "real": (int, float),
+}
+
+
 class _ObjectLoader:
-    """Converts and batches one object's records into its table."""
+    """Batches one object's records into its table, as fast as Python allows.
+
+    Records of one object nearly always share their key sequence, so each distinct
+    key tuple is resolved once (a :class:`_Plan`) and a record costs one tuple
+    build. Values are checked afterwards, in SQL, by :func:`_check_rows`.
+    """
 
     def __init__(self, loader: _Loader, obj: SObjectDef) -> None:
         self.loader = loader
         self.obj = obj
         self.store = loader.store
-        self.columns = ["_row", *self.store.columns[obj.name]]
-        self.index = {name: i for i, name in enumerate(self.columns)}
-        self.converters = {name: converter_for(f) for name, f in obj.fields.items()}
-        self.batch: list[list[Any]] = []
-        self.slots: dict[str, tuple[int, Converter]] = {}
+        self.plans: dict[tuple[str, ...], _Plan] = {}
         self.count = 0
-        has_lm = "LastModifiedDate" in obj.fields
-        self.i_id = self.index["Id"]
-        self.i_created = self.index["CreatedDate"]
-        self.i_modstamp = self.index["SystemModstamp"]
-        self.i_lastmod = self.index["LastModifiedDate"] if has_lm else None
-        self.i_deleted = self.index["IsDeleted"]
-        self.watched = [(self.index[n], n) for n in _WATCHED if n in self.index]
-        self.nulls: set[str] = set()
-        self.any_deleted = False
 
     def where(self, idx: int, fname: str | None = None) -> str:
         text = f"{self.loader.source}: {self.obj.name}[{idx}]"
@@ -358,61 +399,55 @@ class _ObjectLoader:
     def add(self, idx: int, record: Any) -> None:
         if type(record) is not dict:
             raise DataFileError(f"{self.where(idx)}: expected a JSON object, got {record!r}")
-        row: list[Any] = [None] * len(self.columns)
-        row[0] = idx
-        slots = self.slots
-        for key, value in record.items():
-            slot = slots.get(key)
-            if slot is None:
-                slot = self._slot(idx, key, value)
-                if slot is None:
-                    continue
-                row.extend([None] * (len(self.columns) - len(row)))
-            if value is None:
-                continue
-            try:
-                row[slot[0]] = slot[1](value)
-            except ValueError as exc:
-                raise DataFileError(f"{self.where(idx, self.columns[slot[0]])}: {exc}") from None
-        record_id = row[self.i_id]
-        if record_id is None:
-            raise DataFileError(f"{self.where(idx, 'Id')}: every record needs an Id")
-        obj = self.obj
-        if not record_id.startswith(obj.key_prefix):
-            raise DataFileError(
-                f"{self.where(idx, 'Id')}: {record_id!r} does not start with "
-                f"{obj.key_prefix!r}, the key prefix of {obj.name}"
-            )
-        created, modstamp = row[self.i_created], row[self.i_modstamp]
-        lastmod = row[self.i_lastmod] if self.i_lastmod is not None else None
-        if created is None:
-            created = row[self.i_created] = lastmod or modstamp or self.loader.now
-        if self.i_lastmod is not None and lastmod is None:
-            lastmod = row[self.i_lastmod] = created
-        if modstamp is None:
-            row[self.i_modstamp] = max(lastmod or created, created)
-        if row[self.i_deleted] is None:
-            row[self.i_deleted] = 0
-        elif row[self.i_deleted]:
-            self.any_deleted = True
-        for i, name in self.watched:
-            if row[i] is None:
-                self.nulls.add(name)
-        self.batch.append(row)
+        keys = tuple(record)
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self._plan(idx, keys, record)
+        values = record.values()
+        if plan.drop:
+            values = [v for i, v in enumerate(values) if i not in plan.drop]  # type: ignore[assignment]
+        types = tuple(map(type, values))
+        if types not in plan.seen:
+            self._check_types(idx, plan, types, list(values))
+        plan.rows.append((idx, *values))
         self.count += 1
-        if len(self.batch) >= _BATCH:
-            self.flush()
+        if len(plan.rows) >= _BATCH:
+            self._flush(plan)
 
-    def _slot(self, idx: int, key: str, value: Any) -> tuple[int, Converter] | None:
-        """Where a key's value goes (cached per spelling), or None to skip it."""
-        if key == "attributes":
-            return None
-        name = self.obj.canonical(key)
-        if name is None:
-            name = self._new_field(idx, key, value)
-        slot = (self.index[name], self.converters[name])
-        self.slots[key] = slot
-        return slot
+    def _plan(self, idx: int, keys: tuple[str, ...], record: dict[str, Any]) -> _Plan:
+        columns = ["_row"]
+        drop = []
+        for i, key in enumerate(keys):
+            if key == "attributes":
+                drop.append(i)
+                continue
+            name = self.obj.canonical(key)
+            if name is None:
+                name = self._new_field(idx, key, record[key])
+            if name in columns:
+                raise DataFileError(f"{self.where(idx, name)}: the field is given twice")
+            columns.append(name)
+        if "Id" not in columns:
+            raise DataFileError(f"{self.where(idx, 'Id')}: every record needs an Id")
+        accepts = [_ACCEPTED[self.obj.fields[name].storage] for name in columns[1:]]
+        plan = _Plan(columns, tuple(drop), accepts)
+        self.plans[keys] = plan
+        return plan
+
+    def _check_types(
+        self, idx: int, plan: _Plan, types: tuple[type, ...], values: list[Any]
+    ) -> None:
+        for name, accepted, kind, value in zip(
+            plan.columns[1:], plan.accepts, types, values, strict=True
+        ):
+            if kind is not type(None) and kind not in accepted:
+                fdef = self.obj.fields[name]
+                try:
+                    converter_for(fdef)(value)
+                except ValueError as exc:
+                    raise DataFileError(f"{self.where(idx, name)}: {exc}") from None
+                raise DataFileError(f"{self.where(idx, name)}: invalid value {value!r}")
+        plan.seen.add(types)
 
     def _new_field(self, idx: int, key: str, value: Any) -> str:
         if not key.endswith("__c") or not _API_NAME_RE.match(key):
@@ -420,19 +455,35 @@ class _ObjectLoader:
                 f"{self.where(idx, key)}: unknown field {key!r} on {self.obj.name} "
                 "(custom fields end in __c)"
             )
-        self.flush()
         declared = self.loader.declared.get(self.obj.name, {}).get(key)
         fdef = custom_field(key, declared) if declared else _infer_custom(key, value)
         self.loader.add_field(self.obj.name, fdef)
-        self.columns.append(key)
-        self.index[key] = len(self.columns) - 1
-        self.converters[key] = converter_for(fdef)
         return key
 
+    def _flush(self, plan: _Plan) -> None:
+        if not plan.rows:
+            return
+        try:
+            self.store.insert_rows(self.obj.name, plan.columns, plan.rows)
+        except (sqlite3.Error, OverflowError):
+            self._locate_bad_value(plan)
+            raise
+        plan.rows = []
+
+    def _locate_bad_value(self, plan: _Plan) -> None:
+        for row in plan.rows:
+            for name, value in zip(plan.columns[1:], row[1:], strict=True):
+                bad = isinstance(value, dict | list) or (
+                    isinstance(value, int) and not -(2**63) <= value < 2**63
+                )
+                if bad:
+                    raise DataFileError(
+                        f"{self.where(row[0], name)}: expected a single value, got {value!r}"
+                    ) from None
+
     def flush(self) -> None:
-        if self.batch:
-            self.store.insert_rows(self.obj.name, self.columns, self.batch)
-            self.batch = []
+        for plan in self.plans.values():
+            self._flush(plan)
 
 
 class _Loader:
@@ -471,31 +522,11 @@ class _Loader:
                 if fdef.type not in _CUSTOM_TYPES:
                     raise DataFileError(f"{where}: unsupported type {fdef.type!r}")
                 self.declared.setdefault(sobject, {})[name] = spec
-                existing = self.objects[sobject].canonical(name)
+                # Declared after records that used it: the declaration wins; values are
+                # checked against it after the load like every other column.
                 self.objects[sobject].add(fdef)
                 self.store.add_column(sobject, fdef)
-                if existing and (sobject, existing) in self.inferred:
-                    self._recheck_column(sobject, fdef)
-                    self.inferred.discard((sobject, existing))
-
-    def _recheck_column(self, sobject: str, fdef: FieldDef) -> None:
-        """A field declared after records that used it: re-validate its stored values."""
-        convert = converter_for(fdef)
-        table, col = quote(sobject), quote(fdef.name)
-        conn = self.store.conn
-        rows = conn.execute(f"SELECT _row, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
-        updates = []
-        for row_id, value in rows:
-            raw = value
-            if fdef.storage == "bool" and value in (0, 1):
-                raw = bool(value)
-            try:
-                updates.append((convert(raw), row_id))
-            except ValueError as exc:
-                raise DataFileError(
-                    f"{self.source}: {sobject}[{row_id}].{fdef.name}: {exc}"
-                ) from None
-        conn.executemany(f"UPDATE {table} SET {col} = ? WHERE _row = ?", updates)
+                self.inferred.discard((sobject, name))
 
     def read(self, reader: _Reader) -> None:
         for key in _iter_object(reader):
@@ -637,9 +668,13 @@ def _integration_user(loader: _Loader) -> str:
 
 
 def _finish(loader: _Loader) -> OrgData:
+    """Everything after the records: normalise, index, check, default, derive."""
     store, objects, source, meta = loader.store, loader.objects, loader.source, loader.meta
     conn = store.conn
     # Other top-level keys (a generator's summary...) are ignored on purpose.
+    loaded = [objects[name] for name in loader.loaders]
+    for obj in loaded:
+        _normalize(store, obj)
 
     # Ids: unique per object (the key prefix already keeps objects apart). The unique
     # index finds a duplicate for free; only then is it looked for, to name it.
@@ -657,21 +692,21 @@ def _finish(loader: _Loader) -> OrgData:
 
     integration = _integration_user(loader)
     _default_setup_rows(loader, integration)
-    for name, object_loader in loader.loaders.items():
-        table = quote(name)
-        if "CreatedById" in object_loader.nulls:
-            conn.execute(
-                f"UPDATE {table} SET CreatedById = ? WHERE CreatedById IS NULL", (integration,)
-            )
-        if "LastModifiedById" in object_loader.nulls:
-            conn.execute(
-                f"UPDATE {table} SET LastModifiedById = CreatedById WHERE LastModifiedById IS NULL"
-            )
-
     codes = [r[0] for r in conn.execute('SELECT IsoCode FROM "CurrencyType"')]
-    for obj in objects.values():
+    for obj in loaded:
         _check_rows(store, objects, obj, source, codes)
-    nulls = {name: ol.nulls for name, ol in loader.loaders.items()}
+
+    nulls: dict[str, set[str]] = {}
+    for obj in loaded:
+        missing, any_deleted = _null_stats(store, obj)
+        nulls[obj.name] = missing
+        _system_defaults(store, obj, missing, integration, loader.now)
+        if any_deleted:
+            conn.execute(
+                "INSERT INTO _deleted (sobject, id, deleted_date) "
+                f"SELECT ?, Id, SystemModstamp FROM {quote(obj.name)} WHERE IsDeleted = 1",
+                (obj.name,),
+            )
     if codes:
         corporate = store.scalar('SELECT IsoCode FROM "CurrencyType" WHERE IsCorporate = 1')
         for name, missing in nulls.items():
@@ -681,14 +716,6 @@ def _finish(loader: _Loader) -> OrgData:
                     (corporate or codes[0],),
                 )
     _derive(store, nulls)
-
-    for name, object_loader in loader.loaders.items():
-        if object_loader.any_deleted:
-            conn.execute(
-                "INSERT INTO _deleted (sobject, id, deleted_date) "
-                f"SELECT ?, Id, SystemModstamp FROM {quote(name)} WHERE IsDeleted = 1",
-                (name,),
-            )
     _read_deleted_log(store, objects, source, meta.get("deleted"))
 
     rules = _read_rules(meta.get("validation_rules"), objects, source)
@@ -703,6 +730,95 @@ def _finish(loader: _Loader) -> OrgData:
         fdef = objects[sobject].fields[name]
         declared.setdefault(sobject, {})[name] = {"type": fdef.type}
     return OrgData(store, objects, integration, declared, rules, limit, dict(creds))
+
+
+def _normalize(store: Store, obj: SObjectDef) -> None:
+    """Rewrite the rare values that are valid but not in canonical form (15-char ids,
+    datetimes with ``Z`` or an offset, integral floats in int fields)."""
+    candidates: list[tuple[str, str]] = []
+    for name in store.columns[obj.name]:
+        fdef = obj.fields[name]
+        col = quote(name)
+        if fdef.type in ("id", "reference"):
+            candidates.append((name, f"(typeof({col}) = 'text' AND length({col}) = 15)"))
+        elif fdef.type == "datetime":
+            candidates.append(
+                (
+                    name,
+                    f"(typeof({col}) = 'text' AND (length({col}) != 28 OR "
+                    f"substr({col}, 24) != '+0000'))",
+                )
+            )
+        elif fdef.storage == "int":
+            candidates.append((name, f"typeof({col}) = 'real'"))
+    if not candidates:
+        return
+    cols = ", ".join(quote(name) for name, _ in candidates)
+    where = " OR ".join(cond for _, cond in candidates)
+    table = quote(obj.name)
+    updates: dict[str, list[tuple[Any, int]]] = {name: [] for name, _ in candidates}
+    converters = [converter_for(obj.fields[name]) for name, _ in candidates]
+    for row in store.conn.execute(f"SELECT _row, {cols} FROM {table} WHERE {where}"):
+        for (name, _), convert, value in zip(candidates, converters, row[1:], strict=True):
+            if value is None:
+                continue
+            try:
+                fixed = convert(value)
+            except ValueError:
+                continue  # reported by _check_rows, with the record's index
+            if fixed != value or type(fixed) is not type(value):
+                updates[name].append((fixed, row[0]))
+    for name, pairs in updates.items():
+        if pairs:
+            store.conn.executemany(f"UPDATE {table} SET {quote(name)} = ? WHERE _row = ?", pairs)
+
+
+def _null_stats(store: Store, obj: SObjectDef) -> tuple[set[str], bool]:
+    """Which defaultable fields are missing somewhere, and whether any row is deleted."""
+    names = [n for n in (*_SYSTEM_DEFAULTED, *_WATCHED) if n in store.columns[obj.name]]
+    names = list(dict.fromkeys(names))
+    aggregates = ", ".join(f"MAX({quote(n)} IS NULL)" for n in names)
+    row = store.conn.execute(
+        f"SELECT {aggregates}, MAX(IsDeleted = 1) FROM {quote(obj.name)}"
+    ).fetchone()
+    missing = {n for n, flag in zip(names, row[:-1], strict=True) if flag}
+    return missing, bool(row[-1])
+
+
+_SYSTEM_DEFAULTED = (
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "CreatedById",
+    "LastModifiedById",
+    "IsDeleted",
+)
+
+
+def _system_defaults(
+    store: Store, obj: SObjectDef, missing: set[str], integration: str, now: str
+) -> None:
+    """One UPDATE for every missing system field (right-hand sides see the old row)."""
+    if not missing & set(_SYSTEM_DEFAULTED):
+        return
+    has_lm = "LastModifiedDate" in store.columns[obj.name]
+    lm = "LastModifiedDate, " if has_lm else ""
+    sets = [
+        f"CreatedDate = COALESCE(CreatedDate, {lm}SystemModstamp, :now)",
+        f"SystemModstamp = COALESCE(SystemModstamp, {lm}CreatedDate, :now)",
+        "CreatedById = COALESCE(CreatedById, :user)",
+        "IsDeleted = COALESCE(IsDeleted, 0)",
+    ]
+    if has_lm:
+        sets += [
+            "LastModifiedDate = COALESCE(LastModifiedDate, CreatedDate, SystemModstamp, :now)",
+            "LastModifiedById = COALESCE(LastModifiedById, CreatedById, :user)",
+        ]
+    where = " OR ".join(f"{n} IS NULL" for n in _SYSTEM_DEFAULTED if n in store.columns[obj.name])
+    store.conn.execute(
+        f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE {where}",
+        {"now": now, "user": integration},
+    )
 
 
 def _default_setup_rows(loader: _Loader, integration: str) -> None:
@@ -757,8 +873,67 @@ def _not_an_id_of(target: str) -> Callable[[Any], str]:
     return lambda value: f"{value!r} is not the Id of a {target} in this file"
 
 
+def _rejected_by(fdef: FieldDef) -> Callable[[Any], str]:
+    convert = converter_for(fdef)
+
+    def problem(value: Any) -> str:
+        if fdef.storage == "bool" and value in (0, 1) and not isinstance(value, str):
+            value = bool(value)
+        try:
+            convert(value)
+        except ValueError as exc:
+            return str(exc)
+        return f"invalid value {value!r}"
+
+    return problem
+
+
+def _value_condition(fdef: FieldDef) -> str:
+    """SQL that is true for a stored value the field's type does not accept.
+
+    Only cheap tests (``typeof``, ``length``, ``substr``): ``GLOB`` and ``date()``
+    cost microseconds per value, which is minutes on a million-opportunity org.
+    Shapes and month/day/hour ranges are checked; a day past its month's end
+    (``2024-02-30``) is not.
+    """
+    col = f"c.{quote(fdef.name)}"
+    if fdef.type in ("id", "reference"):
+        return f"{col} IS NOT NULL AND length({col}) != 18"
+    if fdef.type in ("date", "datetime"):
+        parts = [
+            f"length({col}) != {10 if fdef.type == 'date' else 28}",
+            f"substr({col}, 5, 1) != '-'",
+            f"substr({col}, 8, 1) != '-'",
+            f"substr({col}, 6, 2) NOT BETWEEN '01' AND '12'",
+            f"substr({col}, 9, 2) NOT BETWEEN '01' AND '31'",
+        ]
+        if fdef.type == "datetime":
+            parts += [
+                f"substr({col}, 11, 1) != 'T'",
+                f"substr({col}, 12, 2) > '23'",
+                f"substr({col}, 24) != '+0000'",
+            ]
+        return f"{col} IS NOT NULL AND ({' OR '.join(parts)})"
+    if fdef.storage == "int":
+        return f"typeof({col}) = 'real'"
+    return ""  # other JSON types were checked as the records were read
+
+
 def _checks(obj: SObjectDef, objects: dict[str, SObjectDef], codes: list[str]) -> list[_Check]:
-    checks: list[_Check] = []
+    checks: list[_Check] = [
+        _Check("Id", "c.Id IS NULL", (), lambda _v: "every record needs an Id"),
+        _Check("Id", _value_condition(obj.fields["Id"]), (), _rejected_by(obj.fields["Id"])),
+        _Check(
+            "Id",
+            "substr(c.Id, 1, 3) IS NOT ?",
+            (obj.key_prefix,),
+            lambda v: f"{v!r} does not start with {obj.key_prefix!r}, the key prefix of {obj.name}",
+        ),
+    ]
+    for fdef in obj.fields.values():
+        condition = _value_condition(fdef)
+        if fdef.name != "Id" and condition:
+            checks.append(_Check(fdef.name, condition, (), _rejected_by(fdef)))
     for fdef in obj.fields.values():
         if fdef.type != "reference":
             continue
