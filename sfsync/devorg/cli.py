@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from sfsync.errors import SfsyncError, exit_code_for
+from sfsync.errors import SfsyncError, UsageError, exit_code_for
 
 __all__ = ["devorg", "main", "serve_command"]
 
@@ -136,6 +136,11 @@ def serve_command(
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    try:
+        server.start()
+    except OSError as exc:
+        org.close()
+        raise UsageError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with server:
