@@ -28,6 +28,7 @@ from typing import IO, Any
 from sfsync.devorg._catalog import (
     DATA_FILE_OBJECTS,
     FORECAST_CATEGORIES,
+    TASK_PRIORITIES,
     TASK_STATUSES,
     FieldDef,
     SObjectDef,
@@ -838,6 +839,25 @@ def _default_setup_rows(loader: _Loader, integration: str) -> None:
             "0, 'DEV1', 0, ?, ?, ?, ?, ?)",
             (id15_to_18("00D000000000001"), *stamps),
         )
+    for table, values, flag in (
+        ("TaskStatus", TASK_STATUSES, "IsClosed"),
+        ("TaskPriority", TASK_PRIORITIES, "IsHighPriority"),
+    ):
+        prefix = {"TaskStatus": "01K", "TaskPriority": "01M"}[table]
+        for i, value in enumerate(values, 1):
+            conn.execute(
+                f'INSERT INTO "{table}" (Id, MasterLabel, ApiName, SortOrder, IsDefault, {flag}, '
+                f"{system}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (
+                    id15_to_18(f"{prefix}{i:012d}"),
+                    value.label,
+                    value.label,
+                    value.sort_order,
+                    int(value.default),
+                    int(value.closed_or_high),
+                    *stamps,
+                ),
+            )
     if not store.scalar('SELECT COUNT(*) FROM "OpportunityStage"'):
         for i, (api, order, closed, won, prob, fc) in enumerate(_DEFAULT_STAGES, 1):
             conn.execute(

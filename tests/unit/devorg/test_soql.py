@@ -283,3 +283,11 @@ def test_bulk_rejects_count_offset_and_task_status(org: DevOrg) -> None:
         with pytest.raises(SoqlError) as info:
             org.open_query(soql, False, bulk=True)
         assert info.value.code == code
+
+
+def test_task_status_and_priority_are_built_in(org: DevOrg) -> None:
+    statuses = org.query("SELECT MasterLabel, IsClosed FROM TaskStatus ORDER BY SortOrder")
+    assert [s["MasterLabel"] for s in statuses][:3] == ["Not Started", "In Progress", "Completed"]
+    assert [s["MasterLabel"] for s in statuses if s["IsClosed"]] == ["Completed"]
+    high = org.query("SELECT MasterLabel FROM TaskPriority WHERE IsHighPriority = true")
+    assert [p["MasterLabel"] for p in high] == ["High"]
