@@ -57,6 +57,7 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
   vertical-align: top; }
 th { background: var(--soft); font-weight: 600; font-size: 12.5px; white-space: nowrap; }
 td.num, th.num { text-align: right; }
+td.num, td.date { white-space: nowrap; }
 td.wrap { max-width: 420px; overflow-wrap: anywhere; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12.5px;
   padding-top: 6px; }
@@ -433,7 +434,7 @@ def _slip_table(
             f"{esc(r.opportunity_id)}</span></td>"
             f"<td>{esc(r.owner_name or '—')}</td>"
             f"<td>{esc(r.stage or '—')}</td>"
-            f'<td data-v="{_day(r.close_date)}">{_day(r.close_date)}{due}</td>'
+            f'<td class="date" data-v="{_day(r.close_date)}">{_day(r.close_date)}{due}</td>'
             f"{_num_cell(r.amount, amount)}"
             f"{extensions}"
             f"{_num_cell(r.days_since_stage_change)}"
@@ -472,7 +473,7 @@ def _slip_section(data: ReportData) -> str:
     lower = (
         f"{s.lower_bound:,} of {s.open_opportunities:,} open opportunities have no "
         "OpportunityHistory: their month extensions are counted from sfsync's own nightly "
-        "snapshots and are a lower bound (marked ≥)."
+        "snapshots, where there are any, and are a lower bound (marked ≥)."
         if s.lower_bound
         else "Every open opportunity has OpportunityHistory: the month extensions are exact."
     )
@@ -579,9 +580,9 @@ def _runs_section(data: ReportData) -> str:
             "<tr>"
             f"{_num_cell(r.run_id)}<td>{esc(r.kind)}</td>"
             f'<td class="status-{esc(r.status)}">{esc(r.status)}</td>'
-            f"<td>{_ts(r.started_at)}</td>"
+            f'<td class="date">{_ts(r.started_at)}</td>'
             f'<td class="num">{_duration(r.seconds)}</td>'
-            f"<td>{_day(r.as_of)}</td>{_num_cell(r.api_calls)}"
+            f'<td class="date">{_day(r.as_of)}</td>{_num_cell(r.api_calls)}'
             f"<td>{_run_stages(r)}</td>"
             f'<td class="wrap">{esc(_clip(r.error)) if r.error else "—"}</td>'
             "</tr>"
