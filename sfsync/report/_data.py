@@ -19,19 +19,28 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, and_, false, func, select
+from sqlalchemy.sql.expression import alias
 
 from sfsync import __version__
 from sfsync.audit import RULE_TITLES, SlipMetrics, slip_metrics
 from sfsync.config import RULE_IDS, Settings
 from sfsync.logging import redact_text
 from sfsync.warehouse._engine import Warehouse
-from sfsync.warehouse.models import Finding, Opportunity, Organization, Run, User
+from sfsync.warehouse.models import (
+    Finding,
+    Opportunity,
+    Organization,
+    Run,
+    User,
+    WritebackLedger,
+)
 
 __all__ = [
     "Histogram",
     "LastAudit",
     "OrgInfo",
     "OwnerRow",
+    "Reassignment",
     "ReportData",
     "ReportLimits",
     "RuleSummary",
@@ -48,6 +57,7 @@ _USER = cast(Table, User.__table__)
 _FINDING = cast(Table, Finding.__table__)
 _RUN = cast(Table, Run.__table__)
 _ORG = cast(Table, Organization.__table__)
+_LEDGER = cast(Table, WritebackLedger.__table__)
 
 _LIVE = ("open", "waived")
 
@@ -62,6 +72,7 @@ class ReportLimits:
     runs: int = 30
     trend_audits: int = 60
     runs_scanned: int = 2000
+    reassignments: int = 100
 
 
 # --------------------------------------------------------------------------- the data
@@ -215,6 +226,23 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class Reassignment:
+    """A Task that went to someone other than the opportunity's owner (RULES.md, write-back)."""
+
+    run_id: int | None
+    rule: str
+    opportunity_id: str
+    opportunity_name: str | None
+    from_id: str | None
+    from_name: str | None
+    to_id: str | None
+    to_name: str | None
+    reason: str
+    state: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the page shows; :func:`render_html` only formats it."""
 
@@ -233,6 +261,8 @@ class ReportData:
     runs_total: int
     limits: ReportLimits
     notes: tuple[str, ...] = field(default=())
+    reassignments: tuple[Reassignment, ...] = field(default=())
+    reassignments_total: int = 0
 
     @property
     def has_audit(self) -> bool:
@@ -271,6 +301,7 @@ def build_report(
             )
         ).scalar_one()
         due_ids = _due_this_month_ids(conn, _month_start(day))
+        reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
     slip = _slip_summary(warehouse, settings, day, due_ids, limits)
     rules = _rule_summaries(settings, status_counts, scan.last_audit_counts)
     totals = Totals(
@@ -299,6 +330,8 @@ def build_report(
         runs_total=scan.runs_total,
         limits=limits,
         notes=notes,
+        reassignments=reassignments,
+        reassignments_total=reassignments_total,
     )
 
 
@@ -525,6 +558,19 @@ def _run_row(row: Any, counts: Mapping[str, Any]) -> RunRow:
     )
 
 
+_WRITEBACK_FIGURES = (
+    ("created", "Tasks created"),
+    ("completed", "completed"),
+    ("flags_set", "flags set"),
+    ("flags_cleared", "flags cleared"),
+    ("reassigned", "reassigned"),
+    ("skipped", "skipped"),
+    ("failed", "failed"),
+    ("retry_later", "to retry"),
+    ("gave_up", "given up"),
+)
+
+
 def _stage_summary(stage: str, value: Any) -> str:
     """One line per stage of a run: the figures an operator looks for first."""
     if not isinstance(value, Mapping):
@@ -540,13 +586,21 @@ def _stage_summary(stage: str, value: Any) -> str:
         )
     if stage == "audit" and isinstance(value.get("rules"), Mapping):
         rules = [r for r in value["rules"].values() if isinstance(r, Mapping)]
-        figures = {
+        totals = {
             key: sum(_int_or_none(r.get(key)) or 0 for r in rules)
             for key in ("open", "new", "resolved", "waived")
         }
         as_of = value.get("as_of")
         prefix = f"as of {as_of}: " if isinstance(as_of, str) else ""
-        return prefix + ", ".join(f"{n:,} {key}" for key, n in figures.items())
+        return prefix + ", ".join(f"{n:,} {key}" for key, n in totals.items())
+    if stage == "writeback" and "created" in value:
+        figures = [
+            f"{_int_or_none(value.get(key)) or 0:,} {label}"
+            for key, label in _WRITEBACK_FIGURES
+            if key in value
+        ]
+        mode = "applied" if value.get("applied") else "dry run"
+        return f"{mode}: " + ", ".join(figures)
     scalars = [
         f"{key} {_display(item)}"
         for key, item in value.items()
@@ -659,6 +713,57 @@ def _due_this_month_ids(conn: Connection, month_start: date) -> frozenset[str]:
         )
     )
     return frozenset(row.id for row in rows)
+
+
+def _reassignments(conn: Connection, cap: int) -> tuple[tuple[Reassignment, ...], int]:
+    """Task writes that went to a manager or the fallback user, newest first."""
+    reassigned = _LEDGER.c.reassigned_reason.is_not(None)
+    total = int(
+        conn.execute(select(func.count()).select_from(_LEDGER).where(reassigned)).scalar_one()
+    )
+    if total == 0 or cap <= 0:
+        return (), total
+    original, new_owner = alias(_USER, "original_owner"), alias(_USER, "new_owner")
+    query = (
+        select(
+            _LEDGER.c.run_id,
+            _LEDGER.c.rule,
+            _LEDGER.c.opportunity_id,
+            _OPP.c.name.label("opportunity_name"),
+            _LEDGER.c.original_owner_id,
+            original.c.name.label("from_name"),
+            _LEDGER.c.owner_id,
+            new_owner.c.name.label("to_name"),
+            _LEDGER.c.reassigned_reason,
+            _LEDGER.c.state,
+            _LEDGER.c.created_at,
+        )
+        .select_from(
+            _LEDGER.outerjoin(_OPP, _OPP.c.id == _LEDGER.c.opportunity_id)
+            .outerjoin(original, original.c.id == _LEDGER.c.original_owner_id)
+            .outerjoin(new_owner, new_owner.c.id == _LEDGER.c.owner_id)
+        )
+        .where(reassigned)
+        .order_by(_LEDGER.c.id.desc())
+        .limit(cap)
+    )
+    rows = tuple(
+        Reassignment(
+            run_id=row.run_id,
+            rule=row.rule,
+            opportunity_id=row.opportunity_id,
+            opportunity_name=row.opportunity_name,
+            from_id=row.original_owner_id,
+            from_name=row.from_name,
+            to_id=row.owner_id,
+            to_name=row.to_name,
+            reason=redact_text(str(row.reassigned_reason)),
+            state=row.state,
+            created_at=row.created_at,
+        )
+        for row in conn.execute(query)
+    )
+    return rows, total
 
 
 # --------------------------------------------------------------------------- slip metrics

@@ -58,7 +58,7 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
 th { background: var(--soft); font-weight: 600; font-size: 12.5px; white-space: nowrap; }
 td.num, th.num { text-align: right; }
 td.num, td.date { white-space: nowrap; }
-td.wrap { max-width: 420px; overflow-wrap: anywhere; }
+td.wrap { min-width: 200px; max-width: 420px; overflow-wrap: anywhere; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12.5px;
   padding-top: 6px; }
 th button { all: inherit; cursor: pointer; padding: 0; }
@@ -177,6 +177,7 @@ def render_html(data: ReportData) -> str:
             _slip_section(data),
             _trends_section(data),
             _runs_section(data),
+            _reassignments_section(data),
             _settings_section(data),
             _footer(data),
         ]
@@ -601,6 +602,59 @@ def _runs_section(data: ReportData) -> str:
     )
 
 
+def _person(user_id: str | None, name: str | None) -> str:
+    if user_id is None:
+        return "—"
+    shown = esc(name) if name else '<span class="muted">(user not synced)</span>'
+    return f'{shown}<span class="id">{esc(user_id)}</span>'
+
+
+def _reassignments_section(data: ReportData) -> str:
+    title = '<section id="reassignments"><h2>Task reassignments</h2>'
+    if not data.reassignments:
+        return (
+            f'{title}<p class="lead">No Task has been reassigned: every Task sfsync wrote '
+            "went to the opportunity's owner.</p></section>"
+        )
+    head = "".join(
+        [
+            _th("Written"),
+            _th("Run", numeric=True),
+            _th("Rule"),
+            _th("Opportunity"),
+            _th("Owner"),
+            _th("Task went to"),
+            _th("Why"),
+            _th("State"),
+        ]
+    )
+    rows = []
+    for r in data.reassignments:
+        rows.append(
+            "<tr>"
+            f'<td class="date">{_ts(r.created_at)}</td>{_num_cell(r.run_id)}'
+            f"<td>{esc(r.rule)}</td>"
+            f'<td class="wrap">{esc(r.opportunity_name or "(not in the warehouse)")}'
+            f'<span class="id">{esc(r.opportunity_id)}</span></td>'
+            f"<td>{_person(r.from_id, r.from_name)}</td><td>{_person(r.to_id, r.to_name)}</td>"
+            f'<td class="wrap">{esc(_clip(r.reason))}</td><td>{esc(r.state)}</td>'
+            "</tr>"
+        )
+    shown, total = len(data.reassignments), data.reassignments_total
+    caption = (
+        f"All {total:,} reassigned Task writes, newest first."
+        if shown >= total
+        else f"The newest {shown:,} of {total:,} reassigned Task writes (capped)."
+    )
+    return (
+        f'{title}<p class="lead">Tasks whose opportunity owner could not take them (inactive, '
+        "or refused by Salesforce) go to the owner's manager, else to "
+        "<code>writeback.fallback_owner_id</code>.</p>"
+        f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
 def _clip(text: str | None, limit: int = 400) -> str:
     if text is None:
         return ""
@@ -640,6 +694,7 @@ def _footer(data: ReportData) -> str:
         f"Opportunities due to close this month: at most {lim.due_rows:,} rows.",
         f"Owners: the {lim.owners:,} with the most open findings.",
         f"Run log: the newest {lim.runs:,} runs.",
+        f"Task reassignments: the newest {lim.reassignments:,}.",
         f"Trends: the last {lim.trend_audits:,} audits among the newest {lim.runs_scanned:,} runs.",
         "Counts, distributions and percentiles always cover every opportunity and finding.",
         "Every finding is listed by `sfsync findings --format csv`.",

@@ -33,6 +33,7 @@ from sfsync.warehouse.models import (
     Organization,
     Run,
     User,
+    WritebackLedger,
     table_of,
 )
 
@@ -351,6 +352,7 @@ def fill_small_warehouse(warehouse: Warehouse, *, with_audits: bool = True) -> N
         if with_audits:
             conn.execute(insert(table_of(Run)), _runs())
             conn.execute(insert(table_of(Finding)), _findings())
+            conn.execute(insert(table_of(WritebackLedger)), _ledger())
 
 
 def _runs() -> list[dict[str, Any]]:
@@ -386,7 +388,17 @@ def _runs() -> list[dict[str, Any]]:
             {
                 "sync": _SYNC_COUNTS,
                 "audit": _audit_counts("2024-08-15", later),
-                "writeback": {"planned": 2, "sent": 2, "confirmed": 2, "failed": 0},
+                "writeback": {
+                    "status": "ok",
+                    "applied": True,
+                    "mode": "upsert",
+                    "created": 2,
+                    "completed": 0,
+                    "reassigned": 1,
+                    "skipped": 0,
+                    "failed": 0,
+                    "planned": {"create_task": 2, "skip": 0},
+                },
             },
             as_of=AS_OF,
             api_calls=31,
@@ -422,5 +434,43 @@ def _findings() -> list[dict[str, Any]]:
         _finding("close_date_past", MISSING, "open", opened_run=2, severity="error"),
         _finding(
             "close_date_past", LOWER, "resolved", opened_run=2, resolved_run=3, severity="error"
+        ),
+    ]
+
+
+def _ledger() -> list[dict[str, Any]]:
+    """Run 3 wrote two Tasks; Lower Bound's owner is inactive, so its Task went to Ada."""
+    written = _at("2024-08-15", 2)
+
+    def row(opportunity: str, rule: str, owner: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "idempotency_key": f"sfsync:{rule}:{opportunity}:1",
+            "run_id": 3,
+            "rule": rule,
+            "opportunity_id": opportunity,
+            "action": "create_task",
+            "state": "confirmed",
+            "salesforce_id": "00T" + opportunity[3:],
+            "owner_id": owner,
+            "attempts": 1,
+            "payload": {"Subject": "[sfsync] ..."},
+            "created_at": written,
+            "updated_at": written,
+            "confirmed_at": written,
+            # executemany takes its columns from the first row: every row names them all.
+            "original_owner_id": None,
+            "reassigned_reason": None,
+            **extra,
+        }
+
+    return [
+        row(OXTED, "close_date_slipping", OWNER_ADA),
+        row(
+            LOWER,
+            "stale_last_modified",
+            OWNER_ADA,
+            original_owner_id=OWNER_CAROL,
+            reassigned_reason=f"owner Carol Gone ({OWNER_CAROL}) is inactive: assigned to the "
+            f"fallback user Ada Lovelace ({OWNER_ADA})",
         ),
     ]

@@ -188,10 +188,23 @@ def test_run_log_is_newest_first_with_stage_counts_and_errors(report: ReportData
     stages = dict(runs[3].stages)
     assert stages["sync"] == "2 objects, 10 upserted, 1 deleted, 0 problems"
     assert stages["audit"] == "as of 2024-08-15: 6 open, 0 new, 1 resolved, 1 waived"
-    assert "planned 2" in stages["writeback"]
+    assert stages["writeback"] == (
+        "applied: 2 Tasks created, 0 completed, 1 reassigned, 0 skipped, 0 failed"
+    )
     assert runs[4].error is not None
     assert "timed out" in runs[4].error
     assert report.totals.last_sync_at == runs[3].ended_at
+
+
+def test_each_task_reassignment_is_listed(report: ReportData) -> None:
+    """RULES.md: a Task for an inactive owner goes elsewhere, and the report lists it."""
+    assert report.reassignments_total == 1
+    (moved,) = report.reassignments
+    assert (moved.opportunity_id, moved.opportunity_name) == (LOWER, "Lower Bound Ltd")
+    assert (moved.from_id, moved.from_name) == (OWNER_CAROL, "Carol Gone")
+    assert (moved.to_id, moved.to_name) == (OWNER_ADA, "Ada Lovelace")
+    assert "inactive" in moved.reason
+    assert moved.run_id == 3
 
 
 def test_header_names_the_org_and_the_settings_without_secrets(
@@ -279,7 +292,8 @@ def test_page_is_well_formed_html(report: ReportData) -> None:
     assert checker.problems == []
     assert checker.stack == []
     assert len(checker.ids) == len(set(checker.ids)), "duplicate element ids"
-    for section in ("totals", "rules", "owners", "slip", "trends", "runs", "settings"):
+    sections = ("totals", "rules", "owners", "slip", "trends", "runs", "reassignments", "settings")
+    for section in sections:
         assert section in checker.ids
     charts = [attrs for tag, attrs in checker.tags if tag == "svg"]
     assert len(charts) == 1 + 3 + 4  # rules, three distributions, one trend per rule
