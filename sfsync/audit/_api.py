@@ -26,6 +26,7 @@ from sfsync.audit._lifecycle import (
     ResultLoader,
     live_counts,
     merge_findings,
+    no_jit,
     write_transaction,
 )
 from sfsync.audit._rules import evaluate_rule
@@ -222,7 +223,9 @@ def slip_metrics(
     audit = audit_settings(settings)
     with warehouse.engine.connect() as conn:
         ctx = build_context(conn, audit, as_of=as_of, rules=())
-        query = slip_select(ctx, open_only=not include_closed).order_by(OPP.c.id)
+        if conn.dialect.name == "postgresql":
+            no_jit(conn)
+        query = slip_select(ctx, conn.dialect.name, open_only=not include_closed).order_by(OPP.c.id)
         for row in conn.execute(query, execution_options={"yield_per": 5000}):
             yield slip_values(ctx, row)
 

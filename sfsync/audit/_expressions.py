@@ -13,12 +13,10 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Float,
-    Integer,
     Table,
     and_,
     case,
     exists,
-    extract,
     false,
     literal,
     null,
@@ -39,7 +37,7 @@ __all__ = [
     "has_instrument",
     "last_human_modified",
     "live_open_opportunity",
-    "month_index",
+    "month_key",
     "sales_opportunity",
     "stage_at_least",
 ]
@@ -134,8 +132,13 @@ def last_human_modified() -> ColumnElement[Any]:
     return func.coalesce(OPP.c.last_human_modified_date, OPP.c.last_modified_date)
 
 
-def month_index(column: ColumnElement[Any]) -> ColumnElement[int]:
-    """``year * 12 + month``: later (year, month) is a larger number."""
-    year = extract("year", column).cast(Integer)
-    month = extract("month", column).cast(Integer)
-    return year * 12 + month
+def month_key(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """A value ordered like (year, month): later month, larger key; same month, equal.
+
+    SQLite stores dates as ISO text (``YYYY-MM-DD``), so the first seven
+    characters are the key; PostgreSQL truncates to the first of the month.
+    Both are cheap per row, which matters over millions of history rows.
+    """
+    if dialect == "postgresql":
+        return func.date_trunc("month", column)
+    return func.substr(column, 1, 7)

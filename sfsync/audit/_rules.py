@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, false, or_, select
+from sqlalchemy import Connection, Select, and_, case, false, literal, null, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,6 +37,7 @@ from sfsync.audit._expressions import (
     stage_at_least,
 )
 from sfsync.audit._slipping import slip_select, slip_values
+from sfsync.warehouse.types import UtcDateTime
 
 __all__ = ["RULES", "RuleMatch", "evaluate_rule", "rule_query"]
 
@@ -125,6 +126,12 @@ def _close_date_past_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
 # --------------------------------------------------------------------------- stale_last_modified
 
 
+def _cutoff(ctx: AuditContext, days: int) -> Any:
+    """Modified before this instant = more than ``days`` calendar days old on ``as_of``."""
+    instant = start_of_local_day(shift_days(ctx.as_of, days), ctx.tz)
+    return literal(instant, UtcDateTime())
+
+
 def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
     stale = ctx.settings.rules.stale_last_modified
     modified = last_human_modified()
@@ -136,21 +143,22 @@ def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
             ctx.as_of,
             ctx.fiscal_year_start_month,
         )
-        too_old = []
-        for bucket in buckets:
-            cutoff = start_of_local_day(shift_days(ctx.as_of, bucket.days), ctx.tz)
-            parts = [modified < cutoff]
-            if bucket.close_from is not None:
-                parts.append(OPP.c.close_date >= bucket.close_from)
-            if bucket.close_to is not None:
-                parts.append(OPP.c.close_date < bucket.close_to)
-            else:
-                parts.append(OPP.c.close_date.is_not(None))
-            too_old.append(and_(*parts))
+        # One CASE picks the cutoff instant for the close date's bucket (buckets are
+        # contiguous from the first, open-ended below); past the last bucket under
+        # ``ignore`` the cutoff is NULL, which flags nothing.
+        whens = [
+            (OPP.c.close_date < b.close_to, _cutoff(ctx, b.days))
+            for b in buckets
+            if b.close_to is not None
+        ]
+        last = buckets[-1]
+        otherwise = _cutoff(ctx, last.days) if last.close_to is None else null()
+        cutoff = case(*whens, else_=otherwise) if whens else otherwise
+        too_old = and_(OPP.c.close_date.is_not(None), modified < cutoff)
         filters = [
             or_(big(ctx), has_instrument(ctx)),
             stage_at_least(ctx, stale.min_stage),
-            or_(*too_old) if too_old else false(),
+            too_old,
         ]
         if profile == "europe":
             filters.insert(0, sales_opportunity(ctx))
@@ -219,9 +227,8 @@ def _missing_rev_rec_terms_details(ctx: AuditContext, row: Row[Any]) -> RuleMatc
 
 
 def _close_date_slipping(ctx: AuditContext, dialect: str) -> Select[Any]:
-    del dialect
     minimum = ctx.settings.rules.close_date_slipping.min_extensions
-    return slip_select(ctx, open_only=True, min_extensions=minimum)
+    return slip_select(ctx, dialect, open_only=True, min_extensions=minimum)
 
 
 def _close_date_slipping_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:

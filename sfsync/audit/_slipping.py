@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import local_date
 from sfsync.audit._context import OPP, AuditContext
-from sfsync.audit._expressions import month_index
+from sfsync.audit._expressions import month_key
 from sfsync.warehouse.models import OpportunityHistory, OpportunitySnapshot
 
 __all__ = ["SlipMetrics", "slip_select", "slip_values"]
@@ -56,10 +56,10 @@ def _in_set(column: ColumnElement[Any], values: tuple[str, ...]) -> ColumnElemen
     return column.in_(list(values)) if values else false()
 
 
-def _history_aggregate(ctx: AuditContext) -> Any:
+def _history_aggregate(ctx: AuditContext, dialect: str) -> Any:
     h = _HISTORY
     part, order = h.c.opportunity_id, (h.c.created_date, h.c.id)
-    month = month_index(h.c.close_date)
+    month = month_key(h.c.close_date, dialect)
     rows = (
         select(
             h.c.opportunity_id,
@@ -92,10 +92,10 @@ def _history_aggregate(ctx: AuditContext) -> Any:
     )
 
 
-def _snapshot_aggregate(ctx: AuditContext) -> Any:
+def _snapshot_aggregate(ctx: AuditContext, dialect: str) -> Any:
     s = _SNAPSHOT
     part, order = s.c.opportunity_id, (s.c.captured_on,)
-    month = month_index(s.c.close_date)
+    month = month_key(s.c.close_date, dialect)
     rows = (
         select(
             s.c.opportunity_id,
@@ -129,12 +129,12 @@ def _snapshot_aggregate(ctx: AuditContext) -> Any:
 
 
 def slip_select(
-    ctx: AuditContext, *, open_only: bool, min_extensions: int | None = None
+    ctx: AuditContext, dialect: str, *, open_only: bool, min_extensions: int | None = None
 ) -> Select[Any]:
     """One row per (open) opportunity with its month extensions and metric inputs."""
-    history = _history_aggregate(ctx)
-    snapshots = _snapshot_aggregate(ctx)
-    current = month_index(OPP.c.close_date)
+    history = _history_aggregate(ctx, dialect)
+    snapshots = _snapshot_aggregate(ctx, dialect)
+    current = month_key(OPP.c.close_date, dialect)
     has_history = history.c.opportunity_id.is_not(None)
     has_snapshots = snapshots.c.opportunity_id.is_not(None)
     extensions = case(
