@@ -324,3 +324,74 @@ def test_history_rows_after_as_of_are_ignored_even_when_all_are_later(
     metrics = {m.opportunity_id: m for m in slip_metrics(ew.warehouse, DEFAULTS, TODAY)}
     assert metrics[ew.ids[14]].month_extensions == 0
     assert metrics[ew.ids[14]].lower_bound is True
+
+
+def test_a_waiver_given_before_the_finding_opens_it_waived(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    ew = examples_warehouse
+    waive_finding(
+        ew.warehouse,
+        DEFAULTS,
+        "close_date_past",
+        ew.ids[1],
+        reason="known",
+        until=TODAY,
+        today=TODAY,
+    )
+    summary = run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    finding = live(ew, "close_date_past", ew.ids[1])
+    assert finding is not None
+    assert finding.status == "waived"
+    counts = {c.rule: c for c in summary.rules}["close_date_past"]
+    assert counts.waived == 1
+    assert counts.open == 3
+    assert summary.open_by_severity["error"] == 3
+
+
+def test_profile_per_scope_is_stored_with_its_own_settings_hash(db_url: str) -> None:
+    from tests.integration.audit.load import load_org, new_warehouse
+    from tests.unit.audit.org import Org
+
+    org = Org.standard(custom_fields=("Rev_Rec_Terms__c", "Region__c"))
+    europe = org.opportunity(close_date="2024-06-30", amount=60_000.0, fields={"Region__c": "EU"})
+    other = org.opportunity(close_date="2024-06-30", amount=60_000.0, fields={"Region__c": "NA"})
+    warehouse = new_warehouse(db_url)
+    load_org(warehouse, org, scope_field="Region__c")
+    settings = AuditSettings.model_validate(
+        {"scope": {"field": "Region__c", "profiles": {"EU": "europe"}}}
+    )
+    run_audit(warehouse, settings, as_of=TODAY, rules=["close_date_past"])
+    with warehouse.session() as session:
+        found = {
+            f.opportunity_id: f
+            for f in session.scalars(select(Finding).where(Finding.status == "open"))
+        }
+    warehouse.dispose()
+    assert found[europe].profile == "europe"
+    assert found[europe].details["sales_opportunity"] is True
+    assert found[other].profile == "global"
+    assert found[europe].settings_hash != found[other].settings_hash
+
+
+def test_last_human_assumed_is_said_in_the_details(db_url: str) -> None:
+    from tests.integration.audit.load import load_org, new_warehouse
+    from tests.unit.audit.org import INTEGRATION_USER, Org
+
+    org = Org.standard()
+    opp = org.opportunity(
+        stage="Qualify",
+        amount=60_000.0,
+        close_date="2024-09-20",
+        last_modified="2024-07-01T10:00:00",
+        last_modified_by=INTEGRATION_USER,
+    )
+    warehouse = new_warehouse(db_url)
+    load_org(warehouse, org)
+    run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["stale_last_modified"])
+    [finding] = list_findings(warehouse, rules=["stale_last_modified"])
+    warehouse.dispose()
+    assert finding.opportunity_id == opp
+    assert finding.details["last_human_assumed"] is True
+    assert finding.details["days_since_last_human_modification"] == 45
+    assert finding.details["last_human_modified_by_id"] is None
