@@ -118,7 +118,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class RuleSummary:
-    """Findings of one rule: live counts now, and what the last audit changed."""
+    """Findings of one rule: live counts now, and what the newest audit of the rule changed."""
 
     rule: str
     title: str
@@ -303,7 +303,7 @@ def build_report(
         due_ids = _due_this_month_ids(conn, _month_start(day))
         reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
     slip = _slip_summary(warehouse, settings, day, due_ids, limits)
-    rules = _rule_summaries(settings, status_counts, scan.last_audit_counts)
+    rules = _rule_summaries(settings, status_counts, scan.last_rule_counts)
     totals = Totals(
         opportunities=totals_base,
         open_opportunities=slip.open_opportunities,
@@ -430,7 +430,8 @@ class _RunScan:
     runs: list[RunRow] = field(default_factory=list)
     trends: list[TrendPoint] = field(default_factory=list)
     last_audit: LastAudit | None = None
-    last_audit_counts: Mapping[str, Any] | None = None
+    # Per rule: its counts in the newest audit that evaluated it (``--rule`` runs skip some).
+    last_rule_counts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     last_sync_at: datetime | None = None
     runs_total: int = 0
 
@@ -471,13 +472,16 @@ def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
             if isinstance(audit, Mapping) and isinstance(audit.get("rules"), Mapping):
                 if scan.last_audit is None:
                     scan.last_audit = _last_audit(row, audit)
-                    scan.last_audit_counts = audit
+                for rule, rule_counts in audit["rules"].items():
+                    if isinstance(rule_counts, Mapping):
+                        scan.last_rule_counts.setdefault(str(rule), rule_counts)
                 if len(scan.trends) < limits.trend_audits:
                     scan.trends.append(_trend_point(row, audit))
             if (
                 len(scan.runs) >= limits.runs
                 and len(scan.trends) >= limits.trend_audits
                 and scan.last_sync_at is not None
+                and len(scan.last_rule_counts) >= len(RULE_IDS)
             ):
                 break
     finally:
@@ -624,16 +628,12 @@ def _finding_counts(conn: Connection) -> dict[tuple[str, str], int]:
 def _rule_summaries(
     settings: Settings,
     counts: Mapping[tuple[str, str], int],
-    last_audit: Mapping[str, Any] | None,
+    last_rules: Mapping[str, Mapping[str, Any]],
 ) -> tuple[RuleSummary, ...]:
-    last_rules: Mapping[str, Any] = {}
-    if last_audit is not None and isinstance(last_audit.get("rules"), Mapping):
-        last_rules = last_audit["rules"]
     summaries = []
     for rule in RULE_IDS:
         rule_settings = getattr(settings.audit.rules, rule)
         last = last_rules.get(rule)
-        last = last if isinstance(last, Mapping) else None
         summaries.append(
             RuleSummary(
                 rule=rule,

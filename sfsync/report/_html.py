@@ -58,6 +58,7 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
 th { background: var(--soft); font-weight: 600; font-size: 12.5px; white-space: nowrap; }
 td.num, th.num { text-align: right; }
 td.num, td.date { white-space: nowrap; }
+.table-wrap { overflow-x: auto; }
 td.wrap { min-width: 200px; max-width: 420px; overflow-wrap: anywhere; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12.5px;
   padding-top: 6px; }
@@ -147,6 +148,10 @@ $body
 </html>
 """
 )
+
+
+# Wide tables scroll sideways inside the page instead of overflowing it.
+_WRAP = '<div class="table-wrap">'
 
 
 def _sha256(text: str) -> str:
@@ -327,8 +332,8 @@ def _rules_section(data: ReportData) -> str:
             _th("Severity"),
             _th("Open", numeric=True),
             _th("Waived", numeric=True),
-            _th("New (last audit)", numeric=True),
-            _th("Resolved (last audit)", numeric=True),
+            _th("New (last audit of it)", numeric=True),
+            _th("Resolved (last audit of it)", numeric=True),
             _th("Resolved (all time)", numeric=True),
         ]
     )
@@ -350,7 +355,7 @@ def _rules_section(data: ReportData) -> str:
     return (
         '<section id="rules"><h2>Findings by rule</h2>'
         f'<p class="lead">{esc(lead)}</p>'
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{_WRAP}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         f'<div class="charts">{chart}</div></section>'
     )
 
@@ -397,8 +402,8 @@ def _owners_section(data: ReportData) -> str:
         '<section id="owners"><h2>Findings by owner</h2>'
         '<p class="lead">Open findings per rule of the opportunities each user owns. '
         "Click a column header to sort.</p>"
-        f'<table class="sortable" id="owners-table"><caption>{esc(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        f'{_WRAP}<table class="sortable" id="owners-table"><caption>{esc(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
@@ -444,8 +449,8 @@ def _slip_table(
             "</tr>"
         )
     return (
-        f'<table class="sortable" id="{table_id}"><caption>{esc(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'{_WRAP}<table class="sortable" id="{table_id}"><caption>{esc(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -597,8 +602,8 @@ def _runs_section(data: ReportData) -> str:
     )
     return (
         '<section id="runs"><h2>Run log</h2>'
-        f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f"{_WRAP}<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
@@ -650,8 +655,8 @@ def _reassignments_section(data: ReportData) -> str:
         f'{title}<p class="lead">Tasks whose opportunity owner could not take them (inactive, '
         "or refused by Salesforce) go to the owner's manager, else to "
         "<code>writeback.fallback_owner_id</code>.</p>"
-        f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f"{_WRAP}<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
@@ -670,7 +675,7 @@ def _settings_section(data: ReportData) -> str:
         '<p class="lead">The audit settings this report was made with (config file and '
         "SFSYNC_* environment). The pipeline-quality metrics use them directly; the findings "
         "were computed by the audits with the settings they recorded, below.</p>"
-        f"<table><thead><tr>{_th('Key')}{_th('Value')}</tr></thead><tbody>{rows}</tbody></table>"
+        f"{_WRAP}<table><thead><tr>{_th('Key')}{_th('Value')}</tr></thead><tbody>{rows}</tbody></table></div>"
     ]
     last = data.last_audit
     if last is not None and last.recorded_settings:
@@ -680,8 +685,8 @@ def _settings_section(data: ReportData) -> str:
         )
         parts.append(
             f"<h3>Recorded by the last audit (run {last.run_id})</h3>"
-            f"<table><thead><tr>{_th('Key')}{_th('Value')}</tr></thead>"
-            f"<tbody>{recorded}</tbody></table>"
+            f"{_WRAP}<table><thead><tr>{_th('Key')}{_th('Value')}</tr></thead>"
+            f"<tbody>{recorded}</tbody></table></div>"
         )
     parts.append("</section>")
     return "".join(parts)
