@@ -44,8 +44,7 @@ def safety_problems(warehouse: Warehouse, plan: WritebackPlan) -> list[str]:
     if plan.over_cap:
         problems.append(
             f"the plan creates {plan.creates} Tasks, more than writeback.max_tasks_per_run = "
-            f"{plan.max_tasks_per_run}; nothing was written (review the preview, then use "
-            "--force or raise the limit)"
+            f"{plan.max_tasks_per_run} (review the preview, then use --force or raise the limit)"
         )
     status, run_id = _sync_status(warehouse)
     if status is None:
@@ -137,7 +136,7 @@ def _plan_and_go(
             refused = WritebackResult(plan, applied=False, run_id=run_id, status="partial")
             refused.warnings.extend(problems)
             merge_counts(warehouse, run_id, "writeback", refused.counts())
-        raise WritebackRefused("write-back refused: " + "; ".join(problems))
+        raise WritebackRefused("write-back refused, nothing was written: " + "; ".join(problems))
     for problem in problems:
         log.warning("writeback.forced", problem=problem)
     result = apply_writeback(
