@@ -53,17 +53,18 @@ def test_two_runs_at_once_one_runs_the_other_exits_6(running_org: OrgFactory) ->
     """Started together, one run takes the lock and completes; the other is refused."""
     org = running_org(300, faults=FaultSpec(latency_ms=300), extra={"sync": {"page_size": 200}})
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}, **org.env}
+    # Logs go to files: a full pipe would block a process that nobody reads yet.
+    logs = [org.tmp / f"run-{n}.err" for n in range(2)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "sfsync", "run"],
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
         )
-        for _ in range(2)
+        for log in logs
     ]
-    outcomes = [(p.wait(timeout=180), p.communicate()[1]) for p in procs]
+    outcomes = [(p.wait(timeout=180), log.read_text()) for p, log in zip(procs, logs, strict=True)]
     assert sorted(code for code, _ in outcomes) == [0, 6], outcomes
     refused = next(err for code, err in outcomes if code == 6)
     assert "another sfsync run holds the warehouse lock" in refused
