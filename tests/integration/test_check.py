@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from sfsync.devorg.testing import INACTIVE_USER_ID, sample_org_data
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, run_sfsync
 from tests.integration.conftest import OrgFactory
 
 
@@ -56,3 +56,28 @@ def test_missing_credentials_are_a_usage_error(running_org: OrgFactory) -> None:
     outcome = run_cli("check", env={**org.env, "SFSYNC_SALESFORCE__CLIENT_ID": ""})
     assert outcome.exit_code == 2
     assert "salesforce.client_id" in outcome.stdout
+
+
+def test_no_secret_appears_in_any_output_of_a_verbose_run(running_org: OrgFactory) -> None:
+    """Client secret, password, security token and session tokens: in no log line, at debug level."""
+    org = running_org(100)
+    outputs = [
+        run_sfsync("-v", "--log-format", "json", "sync", env=org.env),
+        run_sfsync("-v", "--log-format", "json", "check", env=org.env),
+        run_sfsync("-v", "--log-format", "console", "run", "--apply", env=org.env),
+        run_sfsync(
+            "-v", "sync", env={**org.env, "SFSYNC_SALESFORCE__CLIENT_SECRET": "wrong-but-secret"}
+        ),
+    ]
+    secrets = [
+        org.server.client_secret,
+        org.server.password,
+        org.server.security_token,
+        "wrong-but-secret",
+    ]
+    tokens = list(org.server._sessions)  # every access token the dev org issued
+    assert tokens
+    for outcome in outputs:
+        text = outcome.stdout + outcome.stderr
+        for secret in secrets + tokens:
+            assert secret not in text
