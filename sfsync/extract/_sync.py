@@ -336,15 +336,26 @@ class _Syncer:
                     self._sync_incremental(
                         plan, states[name], windows[name], prefetched, now, outcome
                     )
+            except (BudgetExhausted, SyncInterrupted):
+                # A clean stop keeps what was committed, snapshots of it included.
+                if name == "Opportunity":
+                    self._snapshot(now, run_started)
+                raise
+            else:
+                if name == "Opportunity":
+                    self._snapshot(now, run_started)
             finally:
                 outcome.api_calls = self.client.api_calls - calls
                 outcome.seconds = time.monotonic() - clock
                 self.progress.finish(name, outcome)
-        if "Opportunity" in plans:
-            today = now.astimezone(UTC).date()
-            with self.warehouse.session() as session:
-                captured = record_snapshots(session, today, datetime.now(UTC), run_started)
-            log.info("sync.snapshots", captured=captured)
+
+    def _snapshot(self, now: datetime, since: datetime) -> None:
+        """Snapshot the open opportunities this run touched (the slip-metrics fallback)."""
+        with self.warehouse.session() as session:
+            captured = record_snapshots(
+                session, now.astimezone(UTC).date(), datetime.now(UTC), since
+            )
+        log.info("sync.snapshots", captured=captured)
 
     def _check_stop(self) -> None:
         if self.should_stop():

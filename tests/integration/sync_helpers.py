@@ -54,7 +54,7 @@ def org_fingerprints(org: DevOrg, settings: Settings) -> dict[str, Fingerprint]:
         if name == "Task" and settings.writeback.task_key_field:
             where = f"({settings.writeback.task_key_field} != null OR {where})"
         where_clause = f" WHERE {where}" if where else ""
-        soql = f"SELECT Id, SystemModstamp FROM {name}{where_clause}"  # noqa: S608 - SOQL, built from our specs
+        soql = f"SELECT Id, SystemModstamp FROM {name}{where_clause}"
         rows = org.query(soql)
         result[name] = _digest([(r["Id"], r["SystemModstamp"]) for r in rows])
     return result

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sfsync.devorg import FaultSpec
 from sfsync.extract import run_sync
+from sfsync.salesforce.formats import soql_quote
 from sfsync.warehouse.models import Opportunity, Run, SyncState
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory
@@ -261,3 +262,33 @@ def test_full_and_incremental_sync_on_postgres(running_org: OrgFactory, postgres
     settle()
     run_sync(warehouse, org.settings)
     assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+def test_snapshots_record_open_opportunities_and_their_close_date_moves(
+    running_org: OrgFactory,
+) -> None:
+    """The warehouse keeps its own change log of close dates: the slip fallback."""
+    from sfsync.warehouse.models import OpportunitySnapshot
+
+    org = running_org(150)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    open_ids = {r["Id"] for r in org.org.query("SELECT Id FROM Opportunity WHERE IsClosed = false")}
+    with warehouse.session() as session:
+        snapped = set(session.scalars(select(OpportunitySnapshot.opportunity_id)))
+    assert snapped == open_ids
+    moved = sorted(open_ids)[0]
+    soql = f"SELECT OwnerId FROM Opportunity WHERE Id = {soql_quote(moved)}"
+    owner = org.org.query(soql)[0]["OwnerId"]
+    org.org.update("Opportunity", moved, {"CloseDate": "2031-01-15"}, as_user=owner)
+    settle()
+    run_sync(warehouse, org.settings)
+    with warehouse.session() as session:
+        rows = session.scalars(
+            select(OpportunitySnapshot).where(OpportunitySnapshot.opportunity_id == moved)
+        ).all()
+        total = session.scalar(select(func.count()).select_from(OpportunitySnapshot))
+    assert [str(r.close_date) for r in rows][-1] == "2031-01-15"
+    assert total == len(
+        open_ids
+    )  # same day: the moved one was updated in place, nothing else added
