@@ -42,7 +42,7 @@ def must(*args: str | Path) -> None:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 is
         say(f"sfsync needs Python 3.11 or newer; this is {sys.version.split()[0]}")
         sys.exit(2)
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
