@@ -336,6 +336,8 @@ class _Planner:
             return
         open_tasks = [s for s in statuses if s.kind == "open"]
         if open_tasks:
+            # An unsent write left over next to an open Task will never be needed.
+            self.abandon.extend(s.row.key for s in own if s.kind == "unsent" and s.row is not None)
             ids = ", ".join(sorted(s.task_id or "?" for s in open_tasks))
             extra = " (more than one: created outside this ledger)" if len(open_tasks) > 1 else ""
             self._skip(p, "task_open", f"an sfsync Task is open: {ids}{extra}", live)

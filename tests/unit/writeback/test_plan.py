@@ -670,3 +670,21 @@ def test_counts_per_rule_and_action() -> None:
     assert plan.counts_by_rule()["close_date_past"]["skip"] == 1
     assert plan.skip_reasons() == {"waived": 1}
     assert plan.as_dict()["counts"] == plan.counts()
+
+
+def test_an_unsent_write_next_to_an_open_task_is_abandoned() -> None:
+    spare = task_key("missing_rev_rec_terms", OPP, 1, 1)
+    plan = plan_writeback(
+        state(
+            [finding()],
+            ledger_rows=[
+                ledger(KEY0, salesforce_id=TASK_ID),
+                ledger(spare, row_id=2, state="planned"),
+            ],
+            tasks=[task(TASK_ID, key=KEY0)],
+        ),
+        settings(),
+        TODAY,
+    )
+    assert only(plan).skip_code == "task_open"
+    assert plan.abandon == (spare,)
