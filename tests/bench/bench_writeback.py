@@ -103,7 +103,7 @@ def _seed_findings(warehouse: Any, n: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000, help="N, the Tasks to create")
-    parser.add_argument("--opportunities", type=int, default=10_000, help="size of the org")
+    parser.add_argument("--opportunities", type=int, default=12_000, help="size of the org")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every API call")
     parser.add_argument("--no-key-field", action="store_true", help="Task without Sfsync_Key__c")

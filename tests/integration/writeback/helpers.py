@@ -58,7 +58,7 @@ def sfsync_tasks(
         where.append("IsClosed = false")
     # SOQL for the dev org; the one value is quoted with soql_quote.
     columns = "Id, WhatId, OwnerId, Subject, Status, IsClosed, IsDeleted, ActivityDate, Priority"
-    soql = f"SELECT {columns}, Description FROM Task WHERE {' AND '.join(where)}"  # noqa: S608
+    soql = f"SELECT {columns}, Description FROM Task WHERE {' AND '.join(where)}"
     return org.query(soql, include_deleted=deleted)
 
 

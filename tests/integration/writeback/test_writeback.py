@@ -268,7 +268,7 @@ def test_a_fallback_owner_that_does_not_exist_is_reported_per_record(
             .first()
         )
     assert owner is not None
-    soql = f"SELECT ManagerId FROM User WHERE Id = {soql_quote(owner)}"  # noqa: S608 - SOQL
+    soql = f"SELECT ManagerId FROM User WHERE Id = {soql_quote(owner)}"
     manager = org.org.query(soql)[0]["ManagerId"]
     for user in (owner, manager):
         if user:
