@@ -65,7 +65,7 @@ def test_admin_calls_need_the_token_and_do_not_count(server: DevOrgServer, tmp_p
     reloaded = DevOrg.load(tmp_path / "s.json")
     assert (
         reloaded.query(
-            f"SELECT IsDeleted FROM Opportunity WHERE Id = '{make_id('006', 78)}'",  # noqa: S608
+            f"SELECT IsDeleted FROM Opportunity WHERE Id = '{make_id('006', 78)}'",
             include_deleted=True,
         )[0]["IsDeleted"]
         is True

@@ -1,7 +1,6 @@
 """simple-salesforce, unmodified, works against the dev org as against a real org."""
 
 # SOQL here is built from the test's own constant ids.
-# ruff: noqa: S608
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def test_wrong_datetime_format(tmp_path: Path, base: dict[str, Any], value: str)
 def test_lenient_datetime_forms_are_normalised(tmp_path: Path, base: dict[str, Any]) -> None:
     data = mutated(base, "Opportunity", 0, LastModifiedDate="2024-08-01T12:00:00+02:00")
     org = DevOrg.load(write(tmp_path, data))
-    rows = org.query(f"SELECT LastModifiedDate FROM Opportunity WHERE Id = '{make_id('006', 1)}'")  # noqa: S608
+    rows = org.query(f"SELECT LastModifiedDate FROM Opportunity WHERE Id = '{make_id('006', 1)}'")
     assert rows[0]["LastModifiedDate"] == "2024-08-01T10:00:00.000+0000"
 
 
@@ -259,7 +259,7 @@ def test_save_round_trips_every_record_including_soft_deleted(tmp_path: Path) ->
     everything = again.query("SELECT Id, IsDeleted FROM Opportunity", include_deleted=True)
     assert len(everything) == 9
     assert {r["Id"]: r["IsDeleted"] for r in everything}[make_id("006", 1)] is True
-    assert again.query(f"SELECT Sfsync_Key__c FROM Task WHERE Id = '{new_task}'")[0] == {  # noqa: S608
+    assert again.query(f"SELECT Sfsync_Key__c FROM Task WHERE Id = '{new_task}'")[0] == {
         "attributes": {"type": "Task", "url": f"/services/data/v62.0/sobjects/Task/{new_task}"},
         "Sfsync_Key__c": "k",
     }

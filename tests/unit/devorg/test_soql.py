@@ -1,7 +1,6 @@
 """The SOQL subset: parsing, translation to SQL, Salesforce's errors and null semantics."""
 
 # SOQL strings here are test constants.
-# ruff: noqa: S608
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Salesforce's write rules as the dev org applies them (stamps, derived fields, errors)."""
 
 # SOQL strings here are test constants.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
