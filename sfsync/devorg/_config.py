@@ -30,23 +30,33 @@ def write_config(
     *,
     database_url: str | None = None,
     extra: dict[str, Any] | None = None,
+    auth: str = "client_credentials",
 ) -> None:
-    """Write the YAML config atomically with mode 0600 (it holds the client secret)."""
+    """Write the YAML config atomically with mode 0600 (it holds the client secret).
+
+    Only the credentials of ``auth`` are written (client_credentials: the client id
+    and secret; password: the username, password and security token too), so the
+    config holds no secret that sfsync would ignore with a warning.
+    """
     path = Path(path)
-    config: dict[str, Any] = {
-        "salesforce": {
-            "auth": "client_credentials",
-            "login_url": server.url,
-            "api_version": "62.0",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-            "username": server.username,
-            "password": server.password,
-            "security_token": server.security_token,
-            "ca_bundle": str(server.ca_path) if server.ca_path else None,
-            "timeout_s": 30,
-        }
+    if auth not in ("client_credentials", "password"):
+        raise ValueError(
+            f"the dev org's config can use client_credentials or password, not {auth!r}"
+        )
+    salesforce: dict[str, Any] = {
+        "auth": auth,
+        "login_url": server.url,
+        "api_version": "62.0",
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "username": server.username,
     }
+    if auth == "password":
+        salesforce["password"] = server.password
+        salesforce["security_token"] = server.security_token
+    salesforce["ca_bundle"] = str(server.ca_path) if server.ca_path else None
+    salesforce["timeout_s"] = 30
+    config: dict[str, Any] = {"salesforce": salesforce}
     if database_url is not None:
         config["database"] = {"url": database_url}
     if extra:

@@ -48,8 +48,6 @@ def test_serve_writes_config_answers_and_saves_on_sigterm(tmp_path: Path) -> Non
             "client_id",
             "client_secret",
             "username",
-            "password",
-            "security_token",
             "ca_bundle",
             "timeout_s",
         }

@@ -40,8 +40,6 @@ def test_config_has_the_fixed_keys_and_is_private(tmp_path: Path) -> None:
         "client_id": "cid",
         "client_secret": "secret",
         "username": "u@example.com",
-        "password": "pw",
-        "security_token": "tok",
         "ca_bundle": str(tmp_path / "ca.pem"),
         "timeout_s": 30,
     }
@@ -55,3 +53,12 @@ def test_without_a_database_there_is_no_database_section(tmp_path: Path) -> None
     path = tmp_path / "c.yaml"
     write_config(path, cast(Any, _server(tmp_path)))
     assert set(yaml.safe_load(path.read_text())) == {"salesforce"}
+
+
+def test_password_flow_config_carries_its_secrets_only_then(tmp_path: Path) -> None:
+    """Secrets of an unused flow would only earn a warning: they are written for password only."""
+    path = tmp_path / "c.yaml"
+    write_config(path, cast(Any, _server(tmp_path)), auth="password")
+    salesforce = yaml.safe_load(path.read_text())["salesforce"]
+    assert salesforce["auth"] == "password"
+    assert (salesforce["password"], salesforce["security_token"]) == ("pw", "tok")
