@@ -337,6 +337,17 @@ class WritebackResult:
         return len(self.failures)
 
     @property
+    def reassigned_total(self) -> int:
+        """Writes that went to someone else than the owner: planned so, or on Salesforce's word.
+
+        In a preview, the planned ones; after an apply, those confirmed.
+        """
+        planned = self.plan.reassignments
+        if self.applied:
+            planned = tuple(a for a in planned if a.key in self.confirmed)
+        return self.reassigned + len(planned)
+
+    @property
     def skipped(self) -> int:
         return self.plan.counts()["skip"]
 
@@ -353,7 +364,7 @@ class WritebackResult:
             "failed": self.failed,
             "retry_later": sum(1 for f in self.failures if f.outcome != "gave_up"),
             "gave_up": sum(1 for f in self.failures if f.outcome == "gave_up"),
-            "reassigned": self.reassigned + len(self.plan.reassignments),
+            "reassigned": self.reassigned_total,
             "reconciled": self.reconciled,
             "skipped": self.skipped,
             "planned": self.plan.counts(),

@@ -139,7 +139,7 @@ def _print_applied(result: WritebackResult) -> None:
         f"{' (interrupted)' if result.interrupted else ''}; mode {result.mode or '-'}; "
         f"created {result.created}, completed {result.completed}, flags set "
         f"{result.flags_set}, cleared {result.flags_cleared}, reconciled {result.reconciled}, "
-        f"reassigned {result.counts()['reassigned']}, failed {result.failed} "
+        f"reassigned {result.reassigned_total}, failed {result.failed} "
         f"({retry} to retry, {result.failed - retry} given up); "
         f"{result.api_calls} API calls in {result.seconds:.1f}s"
     )

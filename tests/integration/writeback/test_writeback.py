@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -368,7 +368,7 @@ def test_a_person_completing_a_task_gets_a_new_one_only_after_renotify(
     pending = [a for a in soon.plan.actions if a.skip_code == "renotify_pending"]
     assert {a.opportunity_id for a in pending} == {done["WhatId"], gone["WhatId"]}
 
-    later = date.today() + timedelta(days=3)
+    later = datetime.now(UTC).date() + timedelta(days=3)
     renotified = run_writeback(warehouse, org.settings, apply=True, today=later)
     assert renotified.created == 2
     assert {
