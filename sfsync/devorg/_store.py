@@ -119,12 +119,16 @@ class Store:
                     self.conn.execute(
                         f"CREATE INDEX {quote(obj.name + '_' + ref)} ON {table} ({quote(ref)})"
                     )
-            for fdef in obj.fields.values():
-                if fdef.custom and (fdef.unique or fdef.external_id):
-                    self._unique_index(obj.name, fdef)
         # Statistics from a sample: a full ANALYZE reads every index of a big org.
         self.conn.execute("PRAGMA analysis_limit = 1000")
         self.conn.execute("ANALYZE")
+        # External-id indexes come after ANALYZE: at load their keys are mostly null, and
+        # statistics saying so would keep the planner scanning the table for every upsert
+        # long after sfsync has filled the keys in.
+        for obj in objects.values():
+            for fdef in obj.fields.values():
+                if fdef.custom and (fdef.unique or fdef.external_id):
+                    self._unique_index(obj.name, fdef)
         self.indexed = True
 
     def _unique_index(self, sobject: str, fdef: FieldDef) -> None:

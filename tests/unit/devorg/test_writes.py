@@ -238,3 +238,16 @@ def test_read_only_objects_refuse_api_writes(org: DevOrg) -> None:
     exc = error(lambda: org.api_create("OpportunityHistory", {}, REP_USER_ID))
     assert exc.code == "INVALID_TYPE_FOR_OPERATION"
     assert error(lambda: org.api_create("Nope", {}, REP_USER_ID)).code == "NOT_FOUND"
+
+
+def test_external_id_lookups_use_the_index_even_when_keys_were_null_at_load() -> None:
+    """Upserts by Sfsync_Key__c stay O(log n): load-time statistics must not steer to a scan."""
+    from sfsync.devorg import DevOrg
+    from sfsync.devorg.testing import sample_org_data
+
+    org = DevOrg.from_data(sample_org_data(30))
+    plan = org._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT Id FROM Task WHERE Sfsync_Key__c = ? COLLATE NOCASE AND IsDeleted = 0 LIMIT 2",
+        ("sfsync:x",),
+    ).fetchall()
+    assert "USING INDEX Task_Sfsync_Key__c" in plan[0][3]
