@@ -35,6 +35,7 @@ __all__ = [
     "blank",
     "converted_amount",
     "has_instrument",
+    "instrument_opportunities",
     "last_human_modified",
     "live_open_opportunity",
     "month_key",
@@ -89,23 +90,50 @@ def big(ctx: AuditContext) -> ColumnElement[bool]:
     return converted_amount(ctx) > threshold
 
 
-def has_instrument(ctx: AuditContext) -> ColumnElement[bool]:
-    """A live line item of a listed product family, or the configured checkbox is true."""
-    instrument = ctx.settings.instrument
-    parts: list[ColumnElement[bool]] = []
-    if instrument.product_families:
-        line_item = (
-            select(literal(1))
-            .select_from(_LINE_ITEM.join(_PRODUCT, _PRODUCT.c.id == _LINE_ITEM.c.product2_id))
-            .where(
-                _LINE_ITEM.c.opportunity_id == OPP.c.id,
-                _LINE_ITEM.c.is_deleted.is_(False),
-                _PRODUCT.c.is_deleted.is_(False),
-                _PRODUCT.c.family.in_(list(instrument.product_families)),
-            )
+def instrument_opportunities(ctx: AuditContext) -> Any:
+    """The ids of opportunities with a live line item of a listed product family, once.
+
+    Joined (LEFT OUTER) instead of a correlated EXISTS, so a rule that both
+    filters on and reports "has instrument" computes the set a single time.
+    """
+    return (
+        select(_LINE_ITEM.c.opportunity_id)
+        .select_from(_LINE_ITEM.join(_PRODUCT, _PRODUCT.c.id == _LINE_ITEM.c.product2_id))
+        .where(
+            _LINE_ITEM.c.is_deleted.is_(False),
+            _PRODUCT.c.is_deleted.is_(False),
+            _PRODUCT.c.family.in_(list(ctx.settings.instrument.product_families)),
         )
-        parts.append(exists(line_item))
-    if instrument.field is not None:
+        .distinct()
+        .subquery("instrument")
+    )
+
+
+def has_instrument(ctx: AuditContext, instrument: Any = None) -> ColumnElement[bool]:
+    """A live line item of a listed product family, or the configured checkbox is true.
+
+    With ``instrument`` (from :func:`instrument_opportunities`, outer-joined by
+    the caller) the line-item test is a NULL check on the join; without it, a
+    correlated EXISTS.
+    """
+    settings = ctx.settings.instrument
+    parts: list[ColumnElement[bool]] = []
+    if settings.product_families:
+        if instrument is not None:
+            parts.append(instrument.c.opportunity_id.is_not(None))
+        else:
+            line_item = (
+                select(literal(1))
+                .select_from(_LINE_ITEM.join(_PRODUCT, _PRODUCT.c.id == _LINE_ITEM.c.product2_id))
+                .where(
+                    _LINE_ITEM.c.opportunity_id == OPP.c.id,
+                    _LINE_ITEM.c.is_deleted.is_(False),
+                    _PRODUCT.c.is_deleted.is_(False),
+                    _PRODUCT.c.family.in_(list(settings.product_families)),
+                )
+            )
+            parts.append(exists(line_item))
+    if settings.field is not None:
         parts.append(OPP.c.instrument_flag.is_(True))
     return or_(*parts) if parts else false()
 

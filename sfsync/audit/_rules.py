@@ -31,6 +31,7 @@ from sfsync.audit._expressions import (
     blank,
     converted_amount,
     has_instrument,
+    instrument_opportunities,
     last_human_modified,
     live_open_opportunity,
     sales_opportunity,
@@ -64,7 +65,7 @@ def _by_profile(
     return or_(*branches) if branches else false()
 
 
-def _value_columns(ctx: AuditContext) -> list[Any]:
+def _value_columns(ctx: AuditContext, instrument: Any) -> list[Any]:
     return [
         OPP.c.id,
         OPP.c.scope_value,
@@ -73,7 +74,7 @@ def _value_columns(ctx: AuditContext) -> list[Any]:
         OPP.c.amount,
         OPP.c.currency_iso_code,
         converted_amount(ctx).label("converted_amount"),
-        has_instrument(ctx).label("has_instrument"),
+        has_instrument(ctx, instrument).label("has_instrument"),
     ]
 
 
@@ -102,8 +103,14 @@ def _value_details(ctx: AuditContext, row: Row[Any], profile: ProfileName) -> di
 # --------------------------------------------------------------------------- close_date_past
 
 
+def _from_opportunity(instrument: Any) -> Any:
+    """``opportunity`` outer-joined to the instrument set (see instrument_opportunities)."""
+    return OPP.outerjoin(instrument, instrument.c.opportunity_id == OPP.c.id)
+
+
 def _close_date_past(ctx: AuditContext) -> Select[Any]:
-    value_filter = or_(big(ctx), has_instrument(ctx))
+    instrument = instrument_opportunities(ctx)
+    value_filter = or_(big(ctx), has_instrument(ctx, instrument))
 
     def condition(profile: ProfileName) -> ColumnElement[bool]:
         past = OPP.c.close_date < ctx.as_of
@@ -112,8 +119,10 @@ def _close_date_past(ctx: AuditContext) -> Select[Any]:
         prior_quarter = OPP.c.close_date < ctx.quarter_start(0)
         return and_(past, or_(prior_quarter, value_filter))
 
-    return select(*_value_columns(ctx)).where(
-        live_open_opportunity(ctx), _by_profile(ctx, condition)
+    return (
+        select(*_value_columns(ctx, instrument))
+        .select_from(_from_opportunity(instrument))
+        .where(live_open_opportunity(ctx), _by_profile(ctx, condition))
     )
 
 
@@ -135,6 +144,7 @@ def _cutoff(ctx: AuditContext, days: int) -> Any:
 def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
     stale = ctx.settings.rules.stale_last_modified
     modified = last_human_modified()
+    instrument = instrument_opportunities(ctx)
 
     def condition(profile: ProfileName) -> ColumnElement[bool]:
         buckets = stale_buckets(
@@ -156,7 +166,7 @@ def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
         cutoff = case(*whens, else_=otherwise) if whens else otherwise
         too_old = and_(OPP.c.close_date.is_not(None), modified < cutoff)
         filters = [
-            or_(big(ctx), has_instrument(ctx)),
+            or_(big(ctx), has_instrument(ctx, instrument)),
             stage_at_least(ctx, stale.min_stage),
             too_old,
         ]
@@ -164,13 +174,17 @@ def _stale_last_modified(ctx: AuditContext) -> Select[Any]:
             filters.insert(0, sales_opportunity(ctx))
         return and_(*filters)
 
-    return select(
-        *_value_columns(ctx),
-        OPP.c.last_human_modified_date,
-        OPP.c.last_human_modified_by_id,
-        OPP.c.last_human_assumed,
-        modified.label("modified"),
-    ).where(live_open_opportunity(ctx), _by_profile(ctx, condition))
+    return (
+        select(
+            *_value_columns(ctx, instrument),
+            OPP.c.last_human_modified_date,
+            OPP.c.last_human_modified_by_id,
+            OPP.c.last_human_assumed,
+            modified.label("modified"),
+        )
+        .select_from(_from_opportunity(instrument))
+        .where(live_open_opportunity(ctx), _by_profile(ctx, condition))
+    )
 
 
 def _stale_last_modified_details(ctx: AuditContext, row: Row[Any]) -> RuleMatch:
