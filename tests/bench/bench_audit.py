@@ -17,9 +17,6 @@ PostgreSQL: ``SFSYNC_TEST_POSTGRES_URL`` or a throwaway cluster from
 ``tests/_postgres.py``.
 """
 
-# The hand-written SQL below is assembled from constants of this file: that is the benchmark.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import argparse
