@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 15:46:23.789607
+Create Date: 2026-11-27 17:13:07.074162
 """
 
 from __future__ import annotations
@@ -242,6 +242,7 @@ def upgrade() -> None:
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sfsync.warehouse.types.UtcDateTime(), nullable=True),
         sa.Column("resume", sfsync.warehouse.types.JsonDocument(), nullable=True),
+        sa.Column("described", sfsync.warehouse.types.JsonDocument(), nullable=True),
         sa.PrimaryKeyConstraint("object", name=op.f("pk_sync_state")),
     )
     op.create_table(

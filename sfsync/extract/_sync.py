@@ -45,7 +45,13 @@ from sfsync.extract._load import (
     upsert_rows,
 )
 from sfsync.extract._prefetch import prefetched
-from sfsync.extract.specs import ObjectPlan, object_specs, plan_object
+from sfsync.extract.specs import (
+    ObjectPlan,
+    assumed_plan,
+    describe_memo,
+    object_specs,
+    plan_object,
+)
 from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
 from sfsync.salesforce.formats import parse_datetime, soql_datetime
@@ -223,16 +229,30 @@ def plan_objects(
     (CurrencyType in a single-currency org). Required fields missing from the org
     are one :class:`ConfigError` listing all of them.
     """
+    _check_names(settings, names)
+    answers = _composite(client, [(f"describe:{n}", f"sobjects/{n}/describe") for n in names])
+    return _resolve_plans(settings, client, names, answers)
+
+
+def _check_names(settings: Settings, names: list[str]) -> None:
     specs = object_specs(settings)
     unknown = [n for n in names if n not in specs]
     if unknown:
         raise ConfigError([f"sync.objects: unknown object {n!r}" for n in unknown])
-    answers = _composite(client, [(n, f"sobjects/{n}/describe") for n in names])
+
+
+def _resolve_plans(
+    settings: Settings,
+    client: SalesforceClient,
+    names: list[str],
+    answers: dict[str, SubResponse],
+) -> tuple[dict[str, ObjectPlan], list[str]]:
+    specs = object_specs(settings)
     plans: dict[str, ObjectPlan] = {}
     skipped: list[str] = []
     errors: list[str] = []
     for name in names:
-        answer = answers[name]
+        answer = answers[f"describe:{name}"]
         spec = specs[name]
         if answer.status == 404 and spec.only_if_object:
             skipped.append(name)
@@ -304,9 +324,41 @@ class _Syncer:
     # ---------------------------------------------------------------- the run
 
     def run(self, names: list[str]) -> None:
+        """Describe, query references, count and list deletes in few calls; then pull.
+
+        The first composite calls go out together with the describes, on the
+        assumption that the org has every field sfsync names (``assumed_plan``);
+        whatever the real describe changes is asked again. The window's end comes
+        from the server's clock as the login response told it.
+        """
+        _check_names(self.settings, names)
         ordered = [n for n in SYNC_ORDER if n in names]
-        self.client.limits()
-        plans, skipped = plan_objects(self.settings, self.client, ordered)
+        specs = object_specs(self.settings)
+        key_field = self.settings.writeback.task_key_field
+        states = self._states(ordered)
+        now = self.client.server_now()
+        upper = now - timedelta(seconds=self.sync.lag_s)
+        assumed = {
+            n: assumed_plan(specs[n], task_key_field=key_field, remembered=states[n].described)
+            for n in ordered
+        }
+        first = [(f"describe:{n}", f"sobjects/{n}/describe") for n in ordered]
+        first += self._requests(assumed, states, upper, now)
+        answers = _composite(self.client, first)
+        plans, skipped = _resolve_plans(self.settings, self.client, ordered, answers)
+        sent = dict(first)
+        again = [
+            (ref, path)
+            for ref, path in self._requests(plans, states, upper, now)
+            if sent.get(ref) != path
+        ]
+        if again:
+            answers.update(_composite(self.client, again))
+        with self.warehouse.session() as session:
+            for name, plan in plans.items():
+                memo = describe_memo(answers[f"describe:{name}"].body, plan.spec, key_field)
+                if memo != states[name].described:
+                    self._save_state(session, name, described=memo)
         for name in skipped:
             self.result.objects[name] = ObjectResult(name, mode="absent")
             log.info("sync.object.absent", object=name)
@@ -314,15 +366,11 @@ class _Syncer:
             for warning in plan.warnings:
                 self.result.warnings.append(warning)
                 log.warning("sync.field_skipped", object=plan.name, message=warning)
-        now = self.client.server_now()
-        upper = now - timedelta(seconds=self.sync.lag_s)
-        states = self._states(list(plans))
         windows = {
             name: self._window(plan, states[name], upper)
             for name, plan in plans.items()
             if plan.spec.mode == "incremental"
         }
-        prefetched = self._prefetch(plans, states, windows, now)
         run_started = datetime.now(UTC)
         for name, plan in plans.items():
             self._check_stop()
@@ -331,11 +379,9 @@ class _Syncer:
             calls, clock = self.client.api_calls, time.monotonic()
             try:
                 if plan.spec.mode == "reference":
-                    self._refresh_reference(plan, prefetched[f"ref:{name}"], outcome)
+                    self._refresh_reference(plan, answers[f"ref:{name}"], outcome)
                 else:
-                    self._sync_incremental(
-                        plan, states[name], windows[name], prefetched, now, outcome
-                    )
+                    self._sync_incremental(plan, states[name], windows[name], answers, now, outcome)
             except (BudgetExhausted, SyncInterrupted):
                 # A clean stop keeps what was committed, snapshots of it included.
                 if name == "Opportunity":
@@ -393,14 +439,14 @@ class _Syncer:
 
     # ---------------------------------------------------------------- prefetch
 
-    def _prefetch(
+    def _requests(
         self,
         plans: dict[str, ObjectPlan],
         states: dict[str, SyncState],
-        windows: dict[str, _Window],
+        upper: datetime,
         now: datetime,
-    ) -> dict[str, SubResponse]:
-        """Reference queries, window counts and getDeleted, batched into composite calls."""
+    ) -> list[tuple[str, str]]:
+        """Reference queries, window counts and getDeleted, as composite GET subrequests."""
         requests: list[tuple[str, str]] = []
         for name, plan in plans.items():
             if plan.spec.mode == "reference":
@@ -408,12 +454,12 @@ class _Syncer:
                     (f"ref:{name}", _query_path(plan.soql(), deleted=plan.has_is_deleted))
                 )
                 continue
-            window = windows[name]
             assert plan.watermark_field is not None
-            count_soql = f"SELECT COUNT() FROM {name}"
+            window = self._window(plan, states[name], upper)
             conditions = [*window.conditions(plan.watermark_field)]
             if plan.spec.where:
                 conditions.append(plan.spec.where)
+            count_soql = f"SELECT COUNT() FROM {name}"
             if conditions:
                 count_soql += " WHERE " + " AND ".join(f"({c})" for c in conditions)
             requests.append((f"count:{name}", _query_path(count_soql, deleted=plan.has_is_deleted)))
@@ -421,11 +467,13 @@ class _Syncer:
             if start is not None:
                 path = f"sobjects/{name}/deleted/?start={quote(_iso(start))}&end={quote(_iso(now))}"
                 requests.append((f"deleted:{name}", path))
-        return _composite(self.client, requests) if requests else {}
+        return requests
 
     def _deleted_start(self, state: SyncState, now: datetime) -> datetime | None:
         """Where getDeleted should start, or None when it cannot or need not be used."""
-        if self.full or state.deleted_checked_to is None or state.watermark is None:
+        # deleted_checked_to is set when an object's first pull starts, so a first pull that
+        # was interrupted and resumes (perhaps from an older Bulk snapshot) is covered too.
+        if self.full or state.deleted_checked_to is None:
             return None
         start = state.deleted_checked_to - timedelta(seconds=self.sync.lookback_s)
         if now - start > timedelta(days=self.sync.deleted_window_days):
@@ -479,18 +527,13 @@ class _Syncer:
         plan: ObjectPlan,
         state: SyncState,
         window: _Window,
-        prefetched: dict[str, SubResponse],
+        answers: dict[str, SubResponse],
         now: datetime,
         outcome: ObjectResult,
     ) -> None:
         name = plan.name
-        total = int(
-            prefetched[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0)
-        )
+        total = int(answers[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0))
         outcome.total = total
-        deleted_answer = prefetched.get(f"deleted:{name}")
-        if deleted_answer is not None:
-            self._apply_deleted(plan, deleted_answer, outcome)
         first_sync = state.watermark is None
         use_bulk = plan.spec.bulk and total > self.sync.bulk_threshold
         outcome.mode = "bulk" if use_bulk else "rest"
@@ -511,6 +554,12 @@ class _Syncer:
                 self._pull_rest(plan, window, outcome)
         else:
             self._pull_rest(plan, window, outcome)
+        # Deletes after the pull: a page from an older snapshot (a resumed Bulk job, a cursor)
+        # may still carry a record deleted since; marking afterwards wins over it, while a
+        # record restored and changed since the deletion keeps its newer stamp and stays live.
+        deleted_answer = answers.get(f"deleted:{name}")
+        if deleted_answer is not None:
+            self._apply_deleted(plan, deleted_answer, outcome)
         reconcile = self._needs_sweep(state, now) and not self.full
         with self.warehouse.session() as session:
             values: dict[str, Any] = {
@@ -627,12 +676,20 @@ class _Syncer:
                 job_id=job_id,
                 locator=locator,
             )
-            for next_locator, rows in prefetched(pages):
-                records = [csv_to_json(row, plan.field_types) for row in rows]
+            for chunk in prefetched(pages):
+                records = [csv_to_json(row, plan.field_types) for row in chunk.rows]
                 batch = converter.convert(records, datetime.now(UTC))
+                if not chunk.page_complete:
+                    self._commit_batch(plan, batch, outcome)
+                    continue
+                # A whole page is in: its rows and the locator of the next page commit together.
                 resume_state = (
-                    {"soql": fingerprint, "job_id": current["job_id"], "locator": next_locator}
-                    if next_locator
+                    {
+                        "soql": fingerprint,
+                        "job_id": current["job_id"],
+                        "locator": chunk.next_locator,
+                    }
+                    if chunk.next_locator
                     else None
                 )
                 self._commit_batch(plan, batch, outcome, resume=resume_state)

@@ -20,6 +20,8 @@ __all__ = [
     "FieldSpec",
     "ObjectPlan",
     "ObjectSpec",
+    "assumed_plan",
+    "describe_memo",
     "object_specs",
     "plan_object",
 ]
@@ -110,12 +112,12 @@ def _f(name: str, kind: Kind = "str", column: str | None = None, **kw: Any) -> F
     return FieldSpec(name, kind, column, **kw)
 
 
-def _system(
-    *, created: bool = True, modified: bool = True, deleted: bool = True
-) -> tuple[FieldSpec, ...]:
-    fields = [_f("Id", column="id"), _f("SystemModstamp", "datetime", required=False)]
-    if deleted:
-        fields.append(_f("IsDeleted", "bool", required=False))
+def _system(*, created: bool = True, modified: bool = True) -> tuple[FieldSpec, ...]:
+    fields = [
+        _f("Id", column="id"),
+        _f("SystemModstamp", "datetime", required=False),
+        _f("IsDeleted", "bool", required=False),
+    ]
     if created:
         fields += [_f("CreatedDate", "datetime", required=False), _f("CreatedById", required=False)]
     if modified:
@@ -197,7 +199,7 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
             "Organization",
             OBJECT_MODELS["Organization"],
             (
-                *_system(deleted=False),
+                *_system(),
                 _f("Name", column="name"),
                 _f("FiscalYearStartMonth", "int", "fiscal_year_start_month"),
                 _f("TimeZoneSidKey", column="time_zone_sid_key", required=False),
@@ -209,7 +211,7 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
             "RecordType",
             OBJECT_MODELS["RecordType"],
             (
-                *_system(deleted=False),
+                *_system(),
                 _f("Name", column="name"),
                 _f("DeveloperName", column="developer_name"),
                 _f("SobjectType", column="sobject_type"),
@@ -222,7 +224,7 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
             "OpportunityStage",
             OBJECT_MODELS["OpportunityStage"],
             (
-                *_system(deleted=False),
+                *_system(),
                 _f("ApiName", column="api_name", required=False),
                 _f("MasterLabel", column="master_label"),
                 _f("SortOrder", "int", "sort_order"),
@@ -238,7 +240,7 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
             "CurrencyType",
             OBJECT_MODELS["CurrencyType"],
             (
-                *_system(deleted=False),
+                *_system(),
                 _f("IsoCode", column="iso_code"),
                 _f("ConversionRate", "float", "conversion_rate"),
                 _f("DecimalPlaces", "int", "decimal_places", required=False),
@@ -252,7 +254,7 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
             "User",
             OBJECT_MODELS["User"],
             (
-                *_system(deleted=False),
+                *_system(),
                 _f("Username", column="username"),
                 _f("Name", column="name"),
                 _f("Email", column="email", required=False),
@@ -397,3 +399,39 @@ def plan_object(
         tuple(warnings),
         tuple(errors),
     )
+
+
+def assumed_plan(
+    spec: ObjectSpec,
+    *,
+    task_key_field: str | None = None,
+    remembered: dict[str, Any] | None = None,
+) -> ObjectPlan:
+    """The plan to send the first queries with, before this run's describe is back.
+
+    ``remembered`` is what the last describe found (:func:`describe_memo`); on a
+    first run, the org is assumed to have every field the spec names. Where the
+    real plan differs, the sync asks again with it.
+    """
+    if remembered is None:
+        fields = [{"name": f.name, "type": sorted(_COMPATIBLE[f.kind])[0]} for f in spec.fields]
+        if task_key_field and spec.name == "Task":
+            fields.append({"name": task_key_field, "type": "string"})
+        remembered = {"fields": fields}
+    return plan_object(spec, remembered, task_key_field=task_key_field)
+
+
+def describe_memo(
+    describe: dict[str, Any], spec: ObjectSpec, task_key_field: str | None
+) -> dict[str, Any]:
+    """The part of a describe a plan depends on (names and types of wanted fields), to keep."""
+    wanted = {f.name.lower() for f in spec.fields} | {"isdeleted", "systemmodstamp", "createddate"}
+    if task_key_field:
+        wanted.add(task_key_field.lower())
+    return {
+        "fields": [
+            {"name": f["name"], "type": f.get("type", "")}
+            for f in describe.get("fields", [])
+            if str(f.get("name", "")).lower() in wanted
+        ]
+    }

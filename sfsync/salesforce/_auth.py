@@ -45,6 +45,8 @@ class SalesforceSession:
     org_id: str | None
     flow: str
     issued_at: datetime
+    # The login server's clock (HTTP Date header): sync windows use the org's time, not ours.
+    server_date: str | None = None
 
     @property
     def refreshable(self) -> bool:
@@ -131,7 +133,7 @@ class _Transient(Exception):
 
 def _post(
     http: httpx.Client, url: str, *, timeout: float, soap: bool = False, **kwargs: Any
-) -> tuple[int, str]:
+) -> tuple[int, str, str | None]:
     try:
         response = http.post(url, timeout=timeout, **kwargs)
     except httpx.TransportError as exc:
@@ -141,7 +143,7 @@ def _post(
     soap_fault = soap and status == 500
     if status in (420, 429) or (status >= 500 and not soap_fault):
         raise _Transient(f"HTTP {status}")
-    return status, response.text
+    return status, response.text, response.headers.get("Date")
 
 
 def _login_once(
@@ -152,7 +154,7 @@ def _login_once(
     if settings.auth == "password" and settings.client_id is None:
         return _soap_login(settings, http, timeout=timeout)
     form = _token_form(settings)
-    status, text = _post(
+    status, text, server_date = _post(
         http,
         f"{settings.login_url}/services/oauth2/token",
         timeout=timeout,
@@ -171,6 +173,7 @@ def _login_once(
         org_id=parts[-2] if len(parts) >= 2 else None,
         flow=settings.auth,
         issued_at=datetime.now(UTC),
+        server_date=server_date,
     )
 
 
@@ -241,7 +244,7 @@ def _soap_login(
         f"<urn:password>{escape(password)}</urn:password>"
         "</urn:login></env:Body></env:Envelope>"
     )
-    status, text = _post(
+    status, text, server_date = _post(
         http,
         f"{settings.login_url}/services/Soap/u/{settings.api_version}",
         timeout=timeout,
@@ -290,6 +293,7 @@ def _soap_login(
         org_id=find("organizationId"),
         flow="password",
         issued_at=datetime.now(UTC),
+        server_date=server_date,
     )
 
 
@@ -324,4 +328,5 @@ def _session_flow(
         org_id=str(org_id) if org_id else None,
         flow="session",
         issued_at=datetime.now(UTC),
+        server_date=response.headers.get("Date"),
     )

@@ -12,11 +12,12 @@ import csv
 import io
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sfsync.errors import ApiError, SfsyncError
+from sfsync.errors import ApiError, SalesforceUnreachable, SfsyncError
 from sfsync.logging import get_logger
 from sfsync.salesforce._auth import tls_context
 from sfsync.salesforce._errors import classify_response, non_json, parse_body
@@ -24,7 +25,7 @@ from sfsync.salesforce._errors import classify_response, non_json, parse_body
 if TYPE_CHECKING:
     from sfsync.salesforce._client import SalesforceClient
 
-__all__ = ["BulkJobFailed", "BulkQuery"]
+__all__ = ["BulkChunk", "BulkJobFailed", "BulkQuery"]
 
 log = get_logger()
 
@@ -34,7 +35,19 @@ class BulkJobFailed(ApiError):
 
 
 class TruncatedPage(SfsyncError):
-    pass
+    """A result page that broke off or does not match its record count: read it again."""
+
+
+CHUNK_ROWS = 2000  # rows handed to the caller at a time: memory stays flat whatever the page
+
+
+@dataclass(frozen=True)
+class BulkChunk:
+    """Rows of a result page; the last chunk of a page says where the next page starts."""
+
+    rows: list[dict[str, str]]
+    page_complete: bool
+    next_locator: str | None
 
 
 class _Iterable(io.RawIOBase):
@@ -112,7 +125,7 @@ class BulkQuery:
         on_job: Callable[[str], None] | None,
         job_id: str | None,
         locator: str | None,
-    ) -> Iterator[tuple[str | None, list[dict[str, str]]]]:
+    ) -> Iterator[BulkChunk]:
         try:
             if job_id is None:
                 job = self._json(
@@ -133,8 +146,10 @@ class BulkQuery:
                 log.info("bulk.job", job_id=job_id, operation=job.get("operation"))
             self._wait(job_id)
             while True:
-                next_locator, rows = self._page(job_id, locator)
-                yield next_locator, rows
+                next_locator: str | None = None
+                for chunk in self._page(job_id, locator):
+                    yield chunk
+                    next_locator = chunk.next_locator
                 if next_locator is None:
                     break
                 locator = next_locator
@@ -157,56 +172,79 @@ class BulkQuery:
                 )
             delay = min(delay * 1.5, 10.0)
 
-    def _page(self, job_id: str, locator: str | None) -> tuple[str | None, list[dict[str, str]]]:
+    def _page(self, job_id: str, locator: str | None) -> Iterator[BulkChunk]:
+        """One result page, streamed as chunks of rows; a broken page is read again.
+
+        Chunks already handed out are handed out again on a re-read: the caller
+        upserts by Id, so that is harmless, and it advances its locator only on a
+        chunk marked ``page_complete``.
+        """
+        what = f"Bulk 2.0 results of job {job_id}"
+        attempt = 0
+        while True:
+            response = self.client.call(what, lambda _sf: self._open_page(job_id, locator, what))
+            try:
+                yield from self._read_page(response, what)
+                return
+            except (TruncatedPage, httpx.TransportError) as exc:
+                attempt += 1
+                if attempt >= self.client.retry.max_attempts:
+                    raise SalesforceUnreachable(
+                        f"{what}: gave up after {attempt} attempts: {exc}"
+                    ) from None
+                delay = self.client.retry.delay(attempt, None, self.client.rng)
+                log.warning("bulk.page_retry", job_id=job_id, attempt=attempt, reason=str(exc))
+                self.client.retries += 1
+                time.sleep(delay)
+            finally:
+                response.close()
+
+    def _open_page(self, job_id: str, locator: str | None, what: str) -> httpx.Response:
         params = {"maxRecords": str(self.page_size)}
         if locator:
             params["locator"] = locator
-        what = f"Bulk 2.0 results of job {job_id}"
+        request = self.http.build_request(
+            "GET",
+            self._url(f"/{job_id}/results"),
+            params=params,
+            headers={**self.client.bearer_headers(), "Accept": "text/csv"},
+        )
+        response = self.http.send(request, stream=True)
+        if response.status_code >= 300:
+            response.read()
+            response.close()
+            error = classify_response(
+                response.status_code,
+                parse_body(response.text),
+                what=what,
+                headers=dict(response.headers),
+            )
+            if type(error) is ApiError:
+                raise BulkJobFailed(error.message, status=error.status, error_code=error.error_code)
+            raise error
+        return response
 
-        def fetch(_sf: object) -> tuple[str | None, list[dict[str, str]]]:
-            headers = {**self.client.bearer_headers(), "Accept": "text/csv"}
-            with self.http.stream(
-                "GET", self._url(f"/{job_id}/results"), params=params, headers=headers
-            ) as response:
-                if response.status_code >= 300:
-                    response.read()
-                    error = classify_response(
-                        response.status_code,
-                        parse_body(response.text),
-                        what=what,
-                        headers=dict(response.headers),
-                    )
-                    if type(error) is ApiError:
-                        raise BulkJobFailed(
-                            error.message, status=error.status, error_code=error.error_code
-                        )
-                    raise error
-                expected = response.headers.get("Sforce-NumberOfRecords")
-                next_locator = response.headers.get("Sforce-Locator")
-                text = io.TextIOWrapper(
-                    io.BufferedReader(_Iterable(response.iter_bytes())),
-                    encoding="utf-8",
-                    newline="",
-                )
-                try:
-                    rows = list(csv.DictReader(text, strict=True))
-                except csv.Error as exc:
-                    raise _truncated(what, f"unreadable CSV ({exc})") from None
-            if expected is not None and expected.isdigit() and int(expected) != len(rows):
-                raise _truncated(what, f"{len(rows)} rows, Sforce-NumberOfRecords says {expected}")
-            if next_locator in (None, "", "null"):
-                next_locator = None
-            return next_locator, rows
-
-        return self.client.call(what, fetch)
-
-
-def _truncated(what: str, detail: str) -> SfsyncError:
-    from sfsync.salesforce._errors import RetryableResponse
-
-    return RetryableResponse(
-        f"{what}: truncated page: {detail}",
-        status=None,
-        error_code="TRUNCATED_CSV",
-        retry_after=None,
-    )
+    def _read_page(self, response: httpx.Response, what: str) -> Iterator[BulkChunk]:
+        expected = response.headers.get("Sforce-NumberOfRecords")
+        next_locator = response.headers.get("Sforce-Locator")
+        if next_locator in (None, "", "null"):
+            next_locator = None
+        text = io.TextIOWrapper(
+            io.BufferedReader(_Iterable(response.iter_bytes())), encoding="utf-8", newline=""
+        )
+        rows: list[dict[str, str]] = []
+        count = 0
+        try:
+            for row in csv.DictReader(text, strict=True):
+                rows.append(row)
+                count += 1
+                if len(rows) == CHUNK_ROWS:
+                    yield BulkChunk(rows, page_complete=False, next_locator=None)
+                    rows = []
+        except csv.Error as exc:
+            raise TruncatedPage(f"{what}: unreadable CSV after {count} rows ({exc})") from None
+        if expected is not None and expected.isdigit() and int(expected) != count:
+            raise TruncatedPage(
+                f"{what}: truncated page: {count} rows, Sforce-NumberOfRecords says {expected}"
+            )
+        yield BulkChunk(rows, page_complete=True, next_locator=next_locator)

@@ -42,6 +42,7 @@ from sfsync.errors import (
 from sfsync.logging import get_logger
 from sfsync.salesforce._auth import SalesforceSession, login
 from sfsync.salesforce._budget import ApiBudget, parse_limit_info
+from sfsync.salesforce._bulk import BulkChunk, BulkQuery
 from sfsync.salesforce._errors import (
     RetryableResponse,
     TransportError,
@@ -206,6 +207,8 @@ class SalesforceClient:
         )
         sf.headers.pop("X-PrettyPrint", None)  # compact JSON: big pages are a third smaller
         self._sf = sf
+        if self._clock.at is None:
+            self._clock.observe(self.session.server_date)
 
     def close(self) -> None:
         if self._http is not None:
@@ -501,15 +504,13 @@ class SalesforceClient:
         on_job: Callable[[str], None] | None = None,
         job_id: str | None = None,
         locator: str | None = None,
-    ) -> Iterator[tuple[str | None, list[dict[str, str]]]]:
-        """Yield ``(next_locator, rows)`` per result page of a Bulk 2.0 query job.
+    ) -> Iterator[BulkChunk]:
+        """Stream a Bulk 2.0 query job's results as chunks of rows.
 
-        ``next_locator`` is None after the last page. Pass ``job_id``/``locator`` to
-        resume an earlier job where it stopped (locators stay valid while the job
-        exists).
+        The last chunk of each result page has ``page_complete`` and the locator of
+        the next page (None after the last). Pass ``job_id``/``locator`` to resume
+        an earlier job where it stopped (locators stay valid while the job exists).
         """
-        from sfsync.salesforce._bulk import BulkQuery
-
         yield from BulkQuery(self, page_size=page_size, poll_s=poll_s).run(
             soql, include_deleted=include_deleted, on_job=on_job, job_id=job_id, locator=locator
         )

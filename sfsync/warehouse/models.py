@@ -297,6 +297,9 @@ class SyncState(Base):
     updated_at: Mapped[datetime | None]
     # An unfinished Bulk 2.0 pull: job id, next locator and window, to resume after a crash.
     resume: Mapped[dict[str, Any] | None]
+    # The fields (name, type) the last describe found that sfsync asks for: the next run
+    # sends its first queries on this assumption, together with the new describe.
+    described: Mapped[dict[str, Any] | None]
 
 
 class Run(Base):

@@ -376,19 +376,35 @@ def test_bulk_query_streams_pages_by_locator() -> None:
     transport, seen = bulk_transport(pages, states=["InProgress", "JobComplete"])
     sf = client(httpx_transport=transport)
     jobs: list[str] = []
-    got = list(
+    chunks = list(
         sf.bulk_query(
             "SELECT Id FROM Opportunity", include_deleted=True, poll_s=0.001, on_job=jobs.append
         )
     )
     assert jobs == ["750xx000000AAAA"]
-    assert [loc for loc, _ in got] == ["MTA", None]
-    assert got[0][1][0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
-    assert got[0][1][1]["Name"] == "multi\nline"
+    assert [(c.page_complete, c.next_locator, len(c.rows)) for c in chunks] == [
+        (True, "MTA", 2),
+        (True, None, 1),
+    ]
+    assert chunks[0].rows[0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
+    assert chunks[0].rows[1]["Name"] == "multi\nline"
     assert sf.api_calls == 5
     create = json.loads(seen[0].content)
     assert create["operation"] == "queryAll"
     assert seen[-1].url.params["locator"] == "MTA"
+
+
+def test_bulk_pages_are_handed_out_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat: a big page arrives as chunks, the last one carrying the locator."""
+    monkeypatch.setattr("sfsync.salesforce._bulk.CHUNK_ROWS", 2)
+    body = '"Id"\n' + "".join(f'"006{n}"\n' for n in range(5))
+    transport, _ = bulk_transport(
+        [(body, {"Sforce-Locator": "null", "Sforce-NumberOfRecords": "5"})], states=["JobComplete"]
+    )
+    chunks = list(
+        client(httpx_transport=transport).bulk_query("SELECT Id FROM Opportunity", poll_s=0.001)
+    )
+    assert [(len(c.rows), c.page_complete) for c in chunks] == [(2, False), (2, False), (1, True)]
 
 
 def test_bulk_truncated_page_is_retried() -> None:
@@ -399,8 +415,11 @@ def test_bulk_truncated_page_is_retried() -> None:
     ]
     transport, _ = bulk_transport(pages, states=["JobComplete"])
     sf = client(httpx_transport=transport)
-    got = list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.001))
-    assert [row["Id"] for row in got[0][1]] == ["006A", "006B"]
+    chunks = list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.001))
+    # The short first read is caught before its (only) chunk is handed out; the re-read
+    # hands out the whole page and only then the locator.
+    assert [row["Id"] for c in chunks for row in c.rows] == ["006A", "006B"]
+    assert [c.page_complete for c in chunks] == [True]
     assert sf.retries == 1
 
 
