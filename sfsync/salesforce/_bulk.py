@@ -43,11 +43,19 @@ CHUNK_ROWS = 2000  # rows handed to the caller at a time: memory stays flat what
 
 @dataclass(frozen=True)
 class BulkChunk:
-    """Rows of a result page; the last chunk of a page says where the next page starts."""
+    """Rows of a result page; the last chunk of a page says where the next page starts.
 
-    rows: list[dict[str, str]]
+    Rows are lists of the CSV's text cells in ``header`` order (dicts per row would
+    cost more than the rest of the sync's inner loop).
+    """
+
+    header: list[str]
+    rows: list[list[str]]
     page_complete: bool
     next_locator: str | None
+
+    def dicts(self) -> list[dict[str, str]]:
+        return [dict(zip(self.header, row, strict=False)) for row in self.rows]
 
 
 class _Iterable(io.RawIOBase):
@@ -232,14 +240,16 @@ class BulkQuery:
         text = io.TextIOWrapper(
             io.BufferedReader(_Iterable(response.iter_bytes())), encoding="utf-8", newline=""
         )
-        rows: list[dict[str, str]] = []
+        rows: list[list[str]] = []
         count = 0
+        reader = csv.reader(text, strict=True)
         try:
-            for row in csv.DictReader(text, strict=True):
+            header = next(reader, [])  # every page repeats the header row
+            for row in reader:
                 rows.append(row)
                 count += 1
                 if len(rows) == CHUNK_ROWS:
-                    yield BulkChunk(rows, page_complete=False, next_locator=None)
+                    yield BulkChunk(header, rows, page_complete=False, next_locator=None)
                     rows = []
         except csv.Error as exc:
             raise TruncatedPage(f"{what}: unreadable CSV after {count} rows ({exc})") from None
@@ -247,4 +257,4 @@ class BulkQuery:
             raise TruncatedPage(
                 f"{what}: truncated page: {count} rows, Sforce-NumberOfRecords says {expected}"
             )
-        yield BulkChunk(rows, page_complete=True, next_locator=next_locator)
+        yield BulkChunk(header, rows, page_complete=True, next_locator=next_locator)

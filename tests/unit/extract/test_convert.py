@@ -9,7 +9,7 @@ import pytest
 
 from sfsync.config import Settings
 from sfsync.extract import object_specs, plan_object
-from sfsync.extract._convert import RowConverter, csv_to_json, parse_native_datetime
+from sfsync.extract._convert import RowConverter, csv_records, parse_native_datetime
 
 SYNCED = datetime(2024, 8, 1, 12, 0, tzinfo=UTC)
 OPP = "0065g00000AbCdEAAV"
@@ -130,10 +130,13 @@ def test_highest_stamp_wins_in_unordered_bulk_pages() -> None:
 
 def test_bulk_csv_values_become_rest_json() -> None:
     types = {"IsClosed": "boolean", "Amount": "currency", "FiscalYear": "int", "Name": "string"}
-    assert csv_to_json(
-        {"IsClosed": "true", "Amount": "12.5", "FiscalYear": "2024", "Name": "", "Other": "x"},
-        types,
-    ) == {"IsClosed": True, "Amount": 12.5, "FiscalYear": 2024, "Name": None, "Other": "x"}
+    header = ["IsClosed", "Amount", "FiscalYear", "Name", "Other"]
+    assert csv_records(
+        header, [["true", "12.5", "2024", "", "x"], ["false", "", "", "n", ""]], types
+    ) == [
+        {"IsClosed": True, "Amount": 12.5, "FiscalYear": 2024, "Name": None, "Other": "x"},
+        {"IsClosed": False, "Amount": None, "FiscalYear": None, "Name": "n", "Other": None},
+    ]
 
 
 def test_native_datetimes_parse_back() -> None:

@@ -386,8 +386,9 @@ def test_bulk_query_streams_pages_by_locator() -> None:
         (True, "MTA", 2),
         (True, None, 1),
     ]
-    assert chunks[0].rows[0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
-    assert chunks[0].rows[1]["Name"] == "multi\nline"
+    assert chunks[0].header == ["Id", "Name", "IsDeleted"]
+    assert chunks[0].dicts()[0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
+    assert chunks[0].dicts()[1]["Name"] == "multi\nline"
     assert sf.api_calls == 5
     create = json.loads(seen[0].content)
     assert create["operation"] == "queryAll"
@@ -418,7 +419,7 @@ def test_bulk_truncated_page_is_retried() -> None:
     chunks = list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.001))
     # The short first read is caught before its (only) chunk is handed out; the re-read
     # hands out the whole page and only then the locator.
-    assert [row["Id"] for c in chunks for row in c.rows] == ["006A", "006B"]
+    assert [row["Id"] for c in chunks for row in c.dicts()] == ["006A", "006B"]
     assert [c.page_complete for c in chunks] == [True]
     assert sf.retries == 1
 
