@@ -36,7 +36,7 @@ from sfsync.errors import (
     ConfigError,
     SfsyncError,
 )
-from sfsync.extract._convert import ConvertedBatch, RowConverter, csv_to_json
+from sfsync.extract._convert import ConvertedBatch, RowConverter, csv_records
 from sfsync.extract._load import (
     id_scratch_table,
     mark_deleted,
@@ -45,6 +45,7 @@ from sfsync.extract._load import (
     upsert_rows,
 )
 from sfsync.extract._prefetch import prefetched
+from sfsync.extract._writer import OrderedWriter
 from sfsync.extract.specs import (
     ObjectPlan,
     assumed_plan,
@@ -84,7 +85,6 @@ SYNC_ORDER = (
     "Task",
 )
 _PROBLEM_LOG_LIMIT = 20
-_KEEP = object()  # "leave this state column as it is"
 
 
 class SyncInterrupted(SfsyncError):
@@ -623,11 +623,14 @@ class _Syncer:
                 pages = self.client.query_pages(
                     soql, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
                 )
-                for page in prefetched(pages):
-                    batch = converter.convert(page.get("records", []), datetime.now(UTC))
-                    self._commit_batch(plan, batch, outcome, watermark=batch.last_stamp)
-                    if batch.last_stamp is not None:
-                        lower = batch.last_stamp
+                with self._writer(plan, outcome) as writer:
+                    for page in prefetched(pages):
+                        batch = converter.convert(page.get("records", []), datetime.now(UTC))
+                        self._note_problems(plan.name, batch, outcome)
+                        writer.put((batch, {"watermark": batch.last_stamp}))
+                        if batch.last_stamp is not None:
+                            lower = batch.last_stamp
+                        self._check_stop()
                 return
             except ApiError as exc:
                 if exc.error_code != "INVALID_QUERY_LOCATOR" or attempt == 2:
@@ -676,23 +679,26 @@ class _Syncer:
                 job_id=job_id,
                 locator=locator,
             )
-            for chunk in prefetched(pages):
-                records = [csv_to_json(row, plan.field_types) for row in chunk.rows]
-                batch = converter.convert(records, datetime.now(UTC))
-                if not chunk.page_complete:
-                    self._commit_batch(plan, batch, outcome)
-                    continue
-                # A whole page is in: its rows and the locator of the next page commit together.
-                resume_state = (
-                    {
-                        "soql": fingerprint,
-                        "job_id": current["job_id"],
-                        "locator": chunk.next_locator,
-                    }
-                    if chunk.next_locator
-                    else None
-                )
-                self._commit_batch(plan, batch, outcome, resume=resume_state)
+            with self._writer(plan, outcome) as writer:
+                for chunk in prefetched(pages):
+                    records = csv_records(chunk.header, chunk.rows, plan.field_types)
+                    batch = converter.convert(records, datetime.now(UTC))
+                    self._note_problems(plan.name, batch, outcome)
+                    if not chunk.page_complete:
+                        writer.put((batch, {}))
+                    else:
+                        # A whole page is in: its rows and the next page's locator commit together.
+                        resume_state = (
+                            {
+                                "soql": fingerprint,
+                                "job_id": current["job_id"],
+                                "locator": chunk.next_locator,
+                            }
+                            if chunk.next_locator
+                            else None
+                        )
+                        writer.put((batch, {"resume": resume_state}))
+                    self._check_stop()
         except ApiError as exc:
             if job_id is not None and exc.status in (400, 404):
                 # The job we were resuming is gone (jobs live 7 days): pull the window anew.
@@ -702,28 +708,19 @@ class _Syncer:
                 raise BulkJobFailed(f"resumed job {job_id} is gone: {exc.message}") from None
             raise
 
-    def _commit_batch(
-        self,
-        plan: ObjectPlan,
-        batch: ConvertedBatch,
-        outcome: ObjectResult,
-        *,
-        watermark: datetime | None = None,
-        resume: dict[str, Any] | object | None = _KEEP,
-    ) -> None:
-        """Rows and the progress marker they reach (watermark or locator), in one transaction."""
-        self._note_problems(plan.name, batch, outcome)
-        with self.warehouse.session() as session:
-            outcome.upserted += upsert_rows(session, plan.spec.model, batch.rows)
-            values: dict[str, Any] = {}
-            if watermark is not None:
-                values["watermark"] = watermark
-            if resume is not _KEEP:
-                values["resume"] = resume
-            if values:
-                self._save_state(session, plan.name, **values)
-        self.progress.advance(plan.name, len(batch.rows))
-        self._check_stop()
+    def _writer(self, plan: ObjectPlan, outcome: ObjectResult) -> OrderedWriter:
+        """Commits ``(batch, progress marker)`` pairs in order, each in one transaction."""
+
+        def commit(item: tuple[ConvertedBatch, dict[str, Any]]) -> None:
+            batch, marker = item
+            with self.warehouse.session() as session:
+                outcome.upserted += upsert_rows(session, plan.spec.model, batch.rows)
+                values = {k: v for k, v in marker.items() if k == "resume" or v is not None}
+                if values:
+                    self._save_state(session, plan.name, **values)
+            self.progress.advance(plan.name, len(batch.rows))
+
+        return OrderedWriter(commit)
 
     def _sweep(self, plan: ObjectPlan, outcome: ObjectResult) -> None:
         """Id reconciliation: every live Id from the org; warehouse rows not among them are gone."""

@@ -307,14 +307,25 @@ def test_purge_while_a_bulk_pull_is_interrupted_is_not_undone_by_the_resumed_job
         400, extra={"sync": {"bulk_threshold": 100, "bulk_page_size": 1000, "bulk_poll_s": 0.05}}
     )
     warehouse = org.warehouse()
-    commits = {"history": 0}
 
-    def stop_after_first_history_page() -> bool:
+    def history_resume() -> dict[str, object] | None:
         with warehouse.session() as session:
             state = session.get(SyncState, "OpportunityHistory")
-            if state is not None and state.resume and state.resume.get("locator"):
-                commits["history"] += 1
-        return commits["history"] > 0
+            return state.resume if state is not None else None
+
+    def stop_after_first_history_page() -> bool:
+        # Pages commit on a writer thread: once the History job exists, give the writer
+        # time to commit the first page (and its locator) before stopping.
+        resume = history_resume()
+        if not resume or not resume.get("job_id"):
+            return False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            resume = history_resume()
+            if resume and resume.get("locator"):
+                return True
+            time.sleep(0.01)
+        return False
 
     first = run_sync(warehouse, org.settings, should_stop=stop_after_first_history_page)
     assert first.status == "interrupted"
