@@ -48,14 +48,23 @@ class Warehouse:
         self.engine.dispose()
 
 
+SQLITE_PRAGMAS = (
+    # WAL lets readers (reports, `sfsync findings`) run beside a sync.
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    # Checkpoint every ~40 MB rather than ~4 MB: a sync commits a page at a time, and
+    # a checkpoint (with its fsync) after almost every page halved the ingest rate.
+    "PRAGMA wal_autocheckpoint=10000",
+    # Wait out short write locks instead of failing with "database is locked".
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers (reports, `sfsync findings`) run beside a sync; busy_timeout
-    # waits out short write locks instead of failing with "database is locked".
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 
