@@ -228,5 +228,6 @@ def record_snapshots(session: Session, today: date, now: datetime, touched_since
             "captured_at": stmt.excluded.captured_at,
         },
     )
-    result = session.execute(stmt)
+    # An INSERT's rowcount is only kept when asked for (psycopg would report -1).
+    result = session.execute(stmt, execution_options={"preserve_rowcount": True})
     return int(getattr(result, "rowcount", 0) or 0)

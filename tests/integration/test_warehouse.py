@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from sfsync.config import DatabaseSettings
 from sfsync.errors import DatabaseUnreachable, SchemaError
+from sfsync.extract._load import record_snapshots
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 from sfsync.warehouse.migrate import alembic_config, current_revision
-from sfsync.warehouse.models import Base, Finding, Opportunity, Run
+from sfsync.warehouse.models import Base, Finding, Opportunity, OpportunitySnapshot, Run
 from tests.cli_helpers import run_cli
 
 
@@ -164,3 +165,46 @@ def test_sqlite_parent_directory_is_created_by_upgrade(tmp_path: Path) -> None:
     outcome = run_cli("db", "upgrade", env={"SFSYNC_DATABASE_URL": url})
     assert outcome.exit_code == 0, outcome.output
     assert (tmp_path / "nested" / "dir" / "w.db").exists()
+
+
+def test_snapshots_are_a_change_log_and_report_their_count(db_url: str) -> None:
+    """One row per open opportunity per day, only when close date or stage moved."""
+    warehouse = upgraded(db_url)
+    since = datetime(2024, 8, 1, tzinfo=UTC)
+    synced = datetime(2024, 8, 2, tzinfo=UTC)
+
+    def opportunity(
+        number: int, close: date, stage: str, closed: bool = False
+    ) -> dict[str, object]:
+        return {
+            "id": f"0065g00000AbC{number:02d}AAV",
+            "raw": {},
+            "is_deleted": False,
+            "synced_at": synced,
+            "close_date": close,
+            "stage_name": stage,
+            "is_closed": closed,
+        }
+
+    with warehouse.session() as session:
+        session.execute(
+            insert(Opportunity),
+            [
+                opportunity(1, date(2024, 9, 30), "Qualify"),
+                opportunity(2, date(2024, 9, 30), "Prove"),
+                opportunity(3, date(2024, 9, 30), "Closed Won", closed=True),
+            ],
+        )
+    with warehouse.session() as session:
+        assert record_snapshots(session, date(2024, 8, 2), synced, since) == 2
+    with warehouse.session() as session:
+        assert record_snapshots(session, date(2024, 8, 3), synced, since) == 0  # nothing moved
+        session.execute(
+            update(Opportunity)
+            .where(Opportunity.id == "0065g00000AbC01AAV")
+            .values(close_date=date(2024, 10, 31))
+        )
+    with warehouse.session() as session:
+        assert record_snapshots(session, date(2024, 8, 3), synced, since) == 1
+        assert session.scalar(select(func.count()).select_from(OpportunitySnapshot)) == 3
+    warehouse.dispose()

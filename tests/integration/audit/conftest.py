@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from sfsync.cli import cli
 from sfsync.warehouse import Warehouse
 from tests.integration.audit.load import load_org, new_warehouse
 from tests.unit.audit.examples import examples_org
@@ -30,13 +29,3 @@ def examples_warehouse(db_url: str) -> Iterator[ExamplesWarehouse]:
     load_org(warehouse, org)
     yield ExamplesWarehouse(db_url, warehouse, org, ids)
     warehouse.dispose()
-
-
-@pytest.fixture
-def audit_cli() -> None:
-    """Put audit/findings/waive on the real CLI group (until sfsync/cli.py registers them)."""
-    from sfsync.audit.cli import audit_command, findings_command, waive_command
-
-    for command in (audit_command, findings_command, waive_command):
-        if command.name not in cli.commands:
-            cli.add_command(command)

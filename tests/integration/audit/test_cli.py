@@ -11,8 +11,6 @@ import pytest
 from tests.cli_helpers import run_cli
 from tests.integration.audit.conftest import ExamplesWarehouse
 
-pytestmark = pytest.mark.usefixtures("audit_cli")
-
 EXPORT_KEYS = [
     "rule",
     "opportunity_id",
@@ -161,7 +159,7 @@ def test_waive_applies_at_once_and_bad_input_exits_2(examples_warehouse: Example
     assert after == waived
 
 
-def test_commands_on_a_missing_warehouse_exit_2(audit_cli: None) -> None:
+def test_commands_on_a_missing_warehouse_exit_2() -> None:
     for args in (
         ["audit"],
         ["findings"],
