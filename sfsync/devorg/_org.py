@@ -294,6 +294,15 @@ class DevOrg:
     def _get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         return self._row_dict(f"SELECT * FROM {quote(sobject)} WHERE Id = ?", (record_id,))
 
+    def _live(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """The record, or the 404 Salesforce answers for a missing or deleted one."""
+        row = self._get(sobject, record_id)
+        if row is None:
+            raise WriteError("NOT_FOUND", "The requested resource does not exist", [], 404)
+        if row["IsDeleted"]:
+            raise WriteError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+        return row
+
     @contextmanager
     def _savepoint(self) -> Iterator[None]:
         name = f"sp{next(self._savepoints)}"
@@ -471,11 +480,7 @@ class DevOrg:
         with self._lock:
             obj = self._object(sobject, api=False, operation="query")
             rid = self._canonical_id(record_id)
-            row = self._get(obj.name, rid)
-            if row is None:
-                raise WriteError("NOT_FOUND", "The requested resource does not exist", [], 404)
-            if row["IsDeleted"]:
-                raise WriteError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+            row = self._live(obj.name, rid)
             names = list(obj.fields)
             if fields:
                 names = []
@@ -982,11 +987,7 @@ class DevOrg:
     ) -> None:
         obj = self._object(sobject, api=api, operation="update")
         rid = self._canonical_id(record_id)
-        old = self._get(obj.name, rid)
-        if old is None:
-            raise WriteError("NOT_FOUND", "The requested resource does not exist", [], 404)
-        if old["IsDeleted"]:
-            raise WriteError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+        old = self._live(obj.name, rid)
         values = self._input(obj, fields, creating=False)
         if obj.name == "Opportunity" and old.get("HasOpportunityLineItem"):
             values.pop("Amount", None)  # with products, Amount is their sum
@@ -1231,11 +1232,7 @@ class DevOrg:
     def _soft_delete(self, sobject: str, record_id: str, user: str, *, api: bool) -> None:
         obj = self._object(sobject, api=api, operation="delete")
         rid = self._canonical_id(record_id)
-        row = self._get(obj.name, rid)
-        if row is None:
-            raise WriteError("NOT_FOUND", "The requested resource does not exist", [], 404)
-        if row["IsDeleted"]:
-            raise WriteError("ENTITY_IS_DELETED", "entity is deleted", [], 404)
+        self._live(obj.name, rid)  # 404 unless live
         now = self._now_text()
         ids = self._cascade_ids(obj.name, rid, require=True, live_only=True)
         for name, child_id in ids:

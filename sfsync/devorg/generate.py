@@ -40,6 +40,7 @@ from typing import IO, Any, TextIO, cast
 
 import click
 
+from sfsync.devorg._catalog import DATA_FILE_OBJECTS
 from sfsync.devorg._gen_base import (
     DAY,
     FiscalCalendar,
@@ -54,19 +55,8 @@ from sfsync.salesforce.formats import parse_date
 
 __all__ = ["CUSTOM_FIELDS", "OBJECT_ORDER", "GenerateStats", "generate_command", "generate_org"]
 
-# The order of the arrays in the file (DESIGN.md).
-OBJECT_ORDER = (
-    "Organization",
-    "User",
-    "RecordType",
-    "OpportunityStage",
-    "CurrencyType",
-    "Product2",
-    "Opportunity",
-    "OpportunityLineItem",
-    "OpportunityHistory",
-    "Task",
-)
+# The order of the arrays in the file (DESIGN.md): parents first.
+OBJECT_ORDER = DATA_FILE_OBJECTS
 _SETUP_OBJECTS = OBJECT_ORDER[:6]
 _SPILLED_OBJECTS = OBJECT_ORDER[7:]
 

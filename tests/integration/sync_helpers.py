@@ -10,24 +10,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sfsync.config import Settings
+from sfsync.config import SYNC_OBJECTS, Settings
 from sfsync.devorg import DevOrg
 from sfsync.extract import object_specs
 from sfsync.salesforce.formats import format_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import OBJECT_MODELS, table_of
 
-COMPARED = (
-    "User",
-    "RecordType",
-    "OpportunityStage",
-    "CurrencyType",
-    "Product2",
-    "Opportunity",
-    "OpportunityLineItem",
-    "OpportunityHistory",
-    "Task",
-)
+COMPARED = tuple(name for name in SYNC_OBJECTS if name != "Organization")
 
 
 @dataclass(frozen=True)
