@@ -77,6 +77,48 @@ def test_incremental_sync_after_changes_during_a_sync(running_org: OrgFactory) -
     assert len(deleted) == 70
 
 
+@pytest.mark.slow
+def test_a_100k_org_syncs_exactly_and_changes_during_a_sync_are_caught_next_time(
+    running_org: OrgFactory,
+) -> None:
+    """Issue 5's scale check: 100,000 opportunities (Bulk where it pays), then user changes."""
+    org = running_org(100_000, seed=3, extra={"sync": {"bulk_poll_s": 0.2}})
+    first = run_sfsync("sync", env=org.env, timeout=1200)
+    assert first.exit_code == 0, first.stderr
+    warehouse = org.warehouse()
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    with warehouse.session() as session:
+        assert session.scalar(select(func.count()).select_from(Opportunity)) == 100_000
+
+    # 500 updates, 50 soft deletes, 20 purges, 100 creates, made while the next sync runs.
+    rng = random.Random(100)
+    changes: dict[str, int] = {}
+    started = threading.Event()
+
+    def change_the_org() -> None:
+        changes.update(random_changes(org.org, rng, updates=100))
+        started.set()
+        more = random_changes(org.org, rng, updates=400, soft_deletes=50, purges=20, creates=100)
+        changes["updates"] += more["updates"]
+        changes.update({k: v for k, v in more.items() if k != "updates"})
+
+    mutator = threading.Thread(target=change_the_org)
+    mutator.start()
+    started.wait(timeout=60)
+    during = run_sfsync("sync", env=org.env, timeout=600)
+    mutator.join()
+    assert during.exit_code == 0, during.stderr[-2000:]
+    assert changes == {"updates": 500, "soft_deletes": 50, "purges": 20, "creates": 100}
+    settle()
+    calls_before = org.server.api_calls
+    after = run_sync(warehouse, org.settings)
+    assert after.status == "ok"
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    # Proportional to the changes (at most ~670 changed opportunities plus their cascades),
+    # not to the org: a full pull of it takes hundreds of pages.
+    assert org.server.api_calls - calls_before == after.api_calls <= 2 + 12
+
+
 def test_nothing_changed_costs_only_the_overhead_calls(running_org: OrgFactory) -> None:
     org = running_org(200)
     warehouse = org.warehouse()
