@@ -7,6 +7,8 @@ it to the dev org, writes the HTML report, and says where everything is.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +135,7 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
                 f"  dev org     {org_file} (as generated), {after} (with sfsync's Tasks)",
                 "",
                 "Try next:",
+                *_path_hint(),
                 f"  export SFSYNC_CONFIG={config_file}",
                 "  sfsync findings --rule close_date_slipping   # findings with slip metrics",
                 "  sfsync findings --format csv > findings.csv   # for a spreadsheet",
@@ -145,6 +148,16 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         )
     )
     return 0
+
+
+def _path_hint() -> list[str]:
+    """How to get ``sfsync`` on PATH when the demo ran from a virtualenv that is not active."""
+    if shutil.which("sfsync"):
+        return []
+    activate = Path(sys.executable).parent / "activate"
+    if activate.is_file():
+        return [f"  . {activate}   # puts sfsync on PATH"]
+    return [f"  alias sfsync='{sys.executable} -m sfsync'"]
 
 
 class _EchoStream:
