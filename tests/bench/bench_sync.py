@@ -243,7 +243,7 @@ def main() -> None:
         )
     for r in results:
         modes = ", ".join(
-            f"{n} {o['mode']} {o['rows']:,} rows/{o['calls']} calls"
+            f"{n} {o['mode']} {o['rows']:,} rows/{o['calls']} calls/{o['seconds']:.1f}s"
             for n, o in r["objects"].items()
             if o["rows"]
         )
