@@ -112,7 +112,8 @@ class Store:
                 "(SystemModstamp, Id, IsDeleted)"
             )
             self.conn.execute(
-                f"CREATE INDEX {quote(obj.name + '_created')} ON {table} (CreatedDate)"
+                f"CREATE INDEX {quote(obj.name + '_created')} ON {table} "
+                "(CreatedDate, Id, IsDeleted)"
             )
             for ref in _INDEXED_REFERENCES:
                 if ref in cols:
