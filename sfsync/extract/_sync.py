@@ -338,18 +338,22 @@ class _Syncer:
         states = self._states(ordered)
         now = self.client.server_now()
         upper = now - timedelta(seconds=self.sync.lag_s)
+        # A window depends only on the stored state: the same for the assumed and real plans.
+        windows = {
+            n: self._window(states[n], upper) for n in ordered if specs[n].mode == "incremental"
+        }
         assumed = {
             n: assumed_plan(specs[n], task_key_field=key_field, remembered=states[n].described)
             for n in ordered
         }
         first = [(f"describe:{n}", f"sobjects/{n}/describe") for n in ordered]
-        first += self._requests(assumed, states, upper, now)
+        first += self._requests(assumed, states, windows, now)
         answers = _composite(self.client, first)
         plans, skipped = _resolve_plans(self.settings, self.client, ordered, answers)
         sent = dict(first)
         again = [
             (ref, path)
-            for ref, path in self._requests(plans, states, upper, now)
+            for ref, path in self._requests(plans, states, windows, now)
             if sent.get(ref) != path
         ]
         if again:
@@ -366,11 +370,6 @@ class _Syncer:
             for warning in plan.warnings:
                 self.result.warnings.append(warning)
                 log.warning("sync.field_skipped", object=plan.name, message=warning)
-        windows = {
-            name: self._window(plan, states[name], upper)
-            for name, plan in plans.items()
-            if plan.spec.mode == "incremental"
-        }
         run_started = datetime.now(UTC)
         for name, plan in plans.items():
             self._check_stop()
@@ -428,7 +427,7 @@ class _Syncer:
         values["last_run_id"] = self.result.run_id
         session.execute(update(SyncState).where(SyncState.object == name).values(**values))
 
-    def _window(self, plan: ObjectPlan, state: SyncState, upper: datetime) -> _Window:
+    def _window(self, state: SyncState, upper: datetime) -> _Window:
         if self.full:
             # No upper bound: every live row comes back, so unseen rows are purged ones.
             return _Window(None, None)
@@ -443,7 +442,7 @@ class _Syncer:
         self,
         plans: dict[str, ObjectPlan],
         states: dict[str, SyncState],
-        upper: datetime,
+        windows: dict[str, _Window],
         now: datetime,
     ) -> list[tuple[str, str]]:
         """Reference queries, window counts and getDeleted, as composite GET subrequests."""
@@ -455,8 +454,7 @@ class _Syncer:
                 )
                 continue
             assert plan.watermark_field is not None
-            window = self._window(plan, states[name], upper)
-            conditions = [*window.conditions(plan.watermark_field)]
+            conditions = [*windows[name].conditions(plan.watermark_field)]
             if plan.spec.where:
                 conditions.append(plan.spec.where)
             count_soql = f"SELECT COUNT() FROM {name}"

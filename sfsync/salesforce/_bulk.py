@@ -54,9 +54,6 @@ class BulkChunk:
     page_complete: bool
     next_locator: str | None
 
-    def dicts(self) -> list[dict[str, str]]:
-        return [dict(zip(self.header, row, strict=False)) for row in self.rows]
-
 
 class _Iterable(io.RawIOBase):
     """A readable raw stream over an iterator of byte chunks (for csv over TextIOWrapper)."""

@@ -20,6 +20,7 @@ from sfsync.errors import (
     SalesforceUnreachable,
 )
 from sfsync.salesforce import ApiBudget, RetryPolicy, SalesforceClient, SalesforceSession
+from sfsync.salesforce._bulk import BulkChunk
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v62.0"
@@ -333,6 +334,11 @@ def test_deleted_sends_aware_utc_window() -> None:
 # ---------------------------------------------------------------------------- Bulk API 2.0
 
 
+def dicts(chunk: BulkChunk) -> list[dict[str, str]]:
+    """A chunk's rows keyed by the CSV header (what each row means)."""
+    return [dict(zip(chunk.header, row, strict=True)) for row in chunk.rows]
+
+
 def bulk_transport(
     pages: list[tuple[str, dict[str, str]]], *, states: list[str]
 ) -> tuple[httpx.MockTransport, list[httpx.Request]]:
@@ -387,8 +393,8 @@ def test_bulk_query_streams_pages_by_locator() -> None:
         (True, None, 1),
     ]
     assert chunks[0].header == ["Id", "Name", "IsDeleted"]
-    assert chunks[0].dicts()[0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
-    assert chunks[0].dicts()[1]["Name"] == "multi\nline"
+    assert dicts(chunks[0])[0] == {"Id": "006A", "Name": 'Big "deal"', "IsDeleted": "false"}
+    assert dicts(chunks[0])[1]["Name"] == "multi\nline"
     assert sf.api_calls == 5
     create = json.loads(seen[0].content)
     assert create["operation"] == "queryAll"
@@ -419,7 +425,7 @@ def test_bulk_truncated_page_is_retried() -> None:
     chunks = list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.001))
     # The short first read is caught before its (only) chunk is handed out; the re-read
     # hands out the whole page and only then the locator.
-    assert [row["Id"] for c in chunks for row in c.dicts()] == ["006A", "006B"]
+    assert [row["Id"] for c in chunks for row in dicts(c)] == ["006A", "006B"]
     assert [c.page_complete for c in chunks] == [True]
     assert sf.retries == 1
 
