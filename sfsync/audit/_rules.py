@@ -217,7 +217,6 @@ def _missing_rev_rec_terms(ctx: AuditContext, dialect: str) -> Select[Any]:
         OPP.c.scope_value,
         OPP.c.stage_name,
         OPP.c.rev_rec_terms,
-        has_instrument(ctx).label("has_instrument"),
     ).where(
         live_open_opportunity(ctx),
         has_instrument(ctx),
@@ -230,7 +229,7 @@ def _missing_rev_rec_terms_details(ctx: AuditContext, row: Row[Any]) -> RuleMatc
     details = {
         "stage": row.stage_name,
         "min_stage": ctx.settings.rules.missing_rev_rec_terms.min_stage,
-        "has_instrument": bool(row.has_instrument),
+        "has_instrument": True,  # the rule matches only opportunities that have one
         "field": ctx.settings.fields.rev_rec_terms,
         "rev_rec_terms": row.rev_rec_terms,
     }
