@@ -14,6 +14,11 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
+def _total(parts: dict[str, Any], key: str) -> int:
+    """``key`` summed over the parts of a stage (its objects, its rules)."""
+    return sum(_int(part.get(key)) for part in parts.values())
+
+
 def run_rows(warehouse: Warehouse, limit: int = 20) -> list[dict[str, Any]]:
     """Recent runs, newest first, with sync/audit/write-back figures pulled up."""
     rows = []
@@ -33,18 +38,10 @@ def run_rows(warehouse: Warehouse, limit: int = 20) -> list[dict[str, Any]]:
                 "seconds": round(seconds, 1) if seconds is not None else None,
                 "api_calls": run.api_calls,
                 "as_of": run.as_of.isoformat() if run.as_of else None,
-                "synced": sum(_int(o.get("upserted")) for o in (sync.get("objects") or {}).values())
-                if sync
-                else None,
-                "open": sum(_int(r.get("open")) for r in audit_rules.values())
-                if audit_rules
-                else None,
-                "new": sum(_int(r.get("new")) for r in audit_rules.values())
-                if audit_rules
-                else None,
-                "resolved": sum(_int(r.get("resolved")) for r in audit_rules.values())
-                if audit_rules
-                else None,
+                "synced": _total(sync.get("objects") or {}, "upserted") if sync else None,
+                "open": _total(audit_rules, "open") if audit_rules else None,
+                "new": _total(audit_rules, "new") if audit_rules else None,
+                "resolved": _total(audit_rules, "resolved") if audit_rules else None,
                 "tasks_created": writeback.get("created"),
                 "tasks_completed": writeback.get("completed"),
                 "tasks_failed": writeback.get("failed"),
