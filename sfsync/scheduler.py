@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sfsync.config import Settings
 from sfsync.cron import cron_trigger
 from sfsync.errors import LockHeld, SfsyncError
+from sfsync.files import atomic_text_file
 from sfsync.logging import get_logger
 from sfsync.warehouse import open_warehouse
 
@@ -141,15 +142,11 @@ class Worker:
                 "updated_at": _now(),
                 "next_run_at": str(job.next_run_time) if job and job.next_run_time else None,
             }
-        _atomic_write(Path(path), json.dumps(document, default=str, indent=2))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_text_file(path) as out:
+            out.write(json.dumps(document, default=str, indent=2))
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)

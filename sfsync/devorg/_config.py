@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from sfsync.files import atomic_text_file
 
 if TYPE_CHECKING:
     from sfsync.devorg._server import DevOrgServer
@@ -63,12 +63,5 @@ def write_config(
         _merge(config, extra)
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text_file(path, mode=0o600) as out:
+        out.write(text)

@@ -36,6 +36,7 @@ from sfsync.devorg._catalog import (
 )
 from sfsync.devorg._store import Store, json_value, quote
 from sfsync.errors import DataFileError
+from sfsync.files import atomic_text_file
 from sfsync.salesforce.formats import format_datetime, id15_to_18, parse_datetime
 
 __all__ = ["OrgData", "ValidationRule", "load_data", "save_data"]
@@ -1184,61 +1185,55 @@ def save_data(
     """Write the whole state (soft-deleted rows included) atomically: temp file + rename."""
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write("{" + f'"integration_user_id":{encode(integration_user_id)},\n')
-            if custom_fields:
-                out.write(f'"custom_fields":{encode(custom_fields)},\n')
-            if validation_rules:
-                rules = [
-                    {
-                        "object": r.sobject,
-                        "name": r.name,
-                        "condition": r.condition,
-                        "message": r.message,
-                        **({"field": r.field} if r.field else {}),
+    # Credentials are secrets: then only the owner may read the file.
+    with atomic_text_file(path, mode=0o600 if credentials else 0o644) as out:
+        out.write("{" + f'"integration_user_id":{encode(integration_user_id)},\n')
+        if custom_fields:
+            out.write(f'"custom_fields":{encode(custom_fields)},\n')
+        if validation_rules:
+            rules = [
+                {
+                    "object": r.sobject,
+                    "name": r.name,
+                    "condition": r.condition,
+                    "message": r.message,
+                    **({"field": r.field} if r.field else {}),
+                }
+                for r in validation_rules
+            ]
+            out.write(f'"validation_rules":{encode(rules)},\n')
+        if api_limit is not None:
+            out.write(f'"api_limit":{api_limit},\n')
+        if credentials:
+            out.write(f'"credentials":{encode(credentials)},\n')
+        hard = store.conn.execute(
+            "SELECT sobject, id, deleted_date FROM _deleted WHERE hard = 1 ORDER BY rowid"
+        ).fetchall()
+        if hard:
+            entries = [{"type": t, "id": i, "deletedDate": d} for t, i, d in hard]
+            out.write(f'"deleted":{encode(entries)},\n')
+        out.write('"records":{')
+        first_object = True
+        for name in DATA_FILE_OBJECTS:
+            obj = objects[name]
+            cols = store.columns[name]
+            fdefs = [obj.fields[c] for c in cols]
+            out.write(("" if first_object else ",") + f"\n{encode(name)}:[")
+            first_object = False
+            cursor = store.conn.execute(
+                f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(name)} ORDER BY _row"
+            )
+            first = True
+            while rows := cursor.fetchmany(2000):
+                parts = []
+                for row in rows:
+                    record = {
+                        f.name: json_value(f, v)
+                        for f, v in zip(fdefs, row, strict=True)
+                        if v is not None
                     }
-                    for r in validation_rules
-                ]
-                out.write(f'"validation_rules":{encode(rules)},\n')
-            if api_limit is not None:
-                out.write(f'"api_limit":{api_limit},\n')
-            if credentials:
-                out.write(f'"credentials":{encode(credentials)},\n')
-            hard = store.conn.execute(
-                "SELECT sobject, id, deleted_date FROM _deleted WHERE hard = 1 ORDER BY rowid"
-            ).fetchall()
-            if hard:
-                entries = [{"type": t, "id": i, "deletedDate": d} for t, i, d in hard]
-                out.write(f'"deleted":{encode(entries)},\n')
-            out.write('"records":{')
-            first_object = True
-            for name in DATA_FILE_OBJECTS:
-                obj = objects[name]
-                cols = store.columns[name]
-                fdefs = [obj.fields[c] for c in cols]
-                out.write(("" if first_object else ",") + f"\n{encode(name)}:[")
-                first_object = False
-                cursor = store.conn.execute(
-                    f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(name)} ORDER BY _row"
-                )
-                first = True
-                while rows := cursor.fetchmany(2000):
-                    parts = []
-                    for row in rows:
-                        record = {
-                            f.name: json_value(f, v)
-                            for f, v in zip(fdefs, row, strict=True)
-                            if v is not None
-                        }
-                        parts.append(encode(record))
-                    out.write(("\n" if first else ",\n") + ",\n".join(parts))
-                    first = False
-                out.write("]")
-            out.write("\n}}\n")
-        Path(tmp).chmod(0o600 if credentials else 0o644)  # credentials are secrets
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                    parts.append(encode(record))
+                out.write(("\n" if first else ",\n") + ",\n".join(parts))
+                first = False
+            out.write("]")
+        out.write("\n}}\n")

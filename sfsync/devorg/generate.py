@@ -26,7 +26,6 @@ generated "as of today" never holds a stamp later than the real clock.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import shutil
 import sys
@@ -51,6 +50,7 @@ from sfsync.devorg._gen_base import (
 from sfsync.devorg._gen_catalog import build_catalog
 from sfsync.devorg._gen_opportunity import OpportunityStream
 from sfsync.errors import UsageError
+from sfsync.files import atomic_text_file
 from sfsync.salesforce.formats import parse_date
 
 __all__ = ["CUSTOM_FIELDS", "OBJECT_ORDER", "GenerateStats", "generate_command", "generate_org"]
@@ -151,20 +151,14 @@ def _validate(opportunities: int, as_of: date, fiscal_year_start_month: int) -> 
 @contextlib.contextmanager
 def _atomic_output(out: Path) -> Iterator[TextIO]:
     """A text stream to a temporary file next to ``out``, renamed to ``out`` on success."""
-    directory = out.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n", buffering=1 << 20) as stream:
-            yield stream
-        tmp.chmod(0o644)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with contextlib.ExitStack() as stack:
+        try:
+            stream = stack.enter_context(
+                atomic_text_file(out, encoding="ascii", newline="\n", buffering=1 << 20)
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        yield stream
 
 
 def generate_org(
