@@ -41,6 +41,7 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
     warehouse_file = directory / "warehouse.db"
     config_file = directory / "sfsync.yaml"
     report_file = directory / "report.html"
+    after = directory / "org-after.json"
     for stale in (warehouse_file, Path(f"{warehouse_file}-wal"), Path(f"{warehouse_file}-shm")):
         stale.unlink(missing_ok=True)  # every demo starts from an empty warehouse
     started = time.monotonic()
@@ -105,10 +106,10 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         applied = run_writeback(warehouse, settings, apply=True, force=True)
         echo(
             f"      {applied.created} Tasks created, {applied.completed} completed, "
-            f"{applied.failed} failed, {applied.reassigned + len(applied.plan.reassignments)} "
+            f"{applied.failed} failed, {applied.reassigned_total} "
             f"reassigned, {applied.api_calls} API calls, in {time.monotonic() - clock:.1f}s"
         )
-        org.save(directory / "org-after.json")
+        org.save(after)
 
         clock = _step(echo, 7, "Writing the HTML report")
         from sfsync.report import write_report
@@ -123,7 +124,6 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         server.stop()
         org.close()
 
-    after = directory / "org-after.json"
     devorg_config = directory / "devorg.yaml"
     echo(
         "\n".join(
