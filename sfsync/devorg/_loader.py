@@ -840,11 +840,10 @@ def _default_setup_rows(loader: _Loader, integration: str) -> None:
             "0, 'DEV1', 0, ?, ?, ?, ?, ?)",
             (id15_to_18("00D000000000001"), *stamps),
         )
-    for table, values, flag in (
-        ("TaskStatus", TASK_STATUSES, "IsClosed"),
-        ("TaskPriority", TASK_PRIORITIES, "IsHighPriority"),
+    for table, prefix, values, flag in (
+        ("TaskStatus", "01K", TASK_STATUSES, "IsClosed"),
+        ("TaskPriority", "01M", TASK_PRIORITIES, "IsHighPriority"),
     ):
-        prefix = {"TaskStatus": "01K", "TaskPriority": "01M"}[table]
         for i, value in enumerate(values, 1):
             conn.execute(
                 f'INSERT INTO "{table}" (Id, MasterLabel, ApiName, SortOrder, IsDefault, {flag}, '
