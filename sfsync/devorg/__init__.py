@@ -12,13 +12,14 @@ from __future__ import annotations
 from sfsync.devorg._config import write_config
 from sfsync.devorg._faults import FaultSpec, FaultSpecError
 from sfsync.devorg._org import DevOrg, WriteError
-from sfsync.devorg._server import DevOrgServer, RequestRecord
+from sfsync.devorg._server import DevOrgServer, RequestHook, RequestRecord
 
 __all__ = [
     "DevOrg",
     "DevOrgServer",
     "FaultSpec",
     "FaultSpecError",
+    "RequestHook",
     "RequestRecord",
     "WriteError",
     "write_config",

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -36,7 +36,11 @@ from sfsync.devorg._faults import FaultInjector, FaultSpec, FaultSpecError
 from sfsync.devorg._http import ApiFailure, Request, Response, error_response, json_response
 from sfsync.devorg._org import DEFAULT_API_LIMIT, DevOrg, WriteError
 
-__all__ = ["DevOrgServer", "RequestRecord"]
+__all__ = ["DevOrgServer", "RequestHook", "RequestRecord"]
+
+# Called for every authenticated API request, in its server thread: ("before", req, None)
+# ahead of routing and ("after", req, response) once answered but not yet sent.
+RequestHook = Callable[[str, Request, "Response | None"], None]
 
 MIN_VERSION = 31
 MAX_VERSION = 64
@@ -233,6 +237,7 @@ class DevOrgServer:
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self.ca_path: Path | None = None
+        self._hooks: list[RequestHook] = []
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -341,6 +346,28 @@ class DevOrgServer:
     def set_faults(self, spec: FaultSpec) -> None:
         """Replace the fault spec (and restart its seeded sequence)."""
         self.faults = FaultInjector(spec)
+
+    def add_hook(self, hook: RequestHook) -> Callable[[], None]:
+        """Run ``hook`` around every API request (tests: edit the org mid-sync, hold a call).
+
+        Returns a function that removes it. A hook may block (the client waits, as it
+        would for a slow org) but must not raise.
+        """
+        with self._lock:
+            self._hooks.append(hook)
+
+        def remove() -> None:
+            with self._lock:
+                if hook in self._hooks:
+                    self._hooks.remove(hook)
+
+        return remove
+
+    def _run_hooks(self, phase: str, req: Request, response: Response | None) -> None:
+        with self._lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook(phase, req, response)
 
     def expire_sessions(self) -> None:
         """Invalidate every issued token: the next call answers 401 INVALID_SESSION_ID."""
@@ -480,10 +507,12 @@ class DevOrgServer:
                 {"Retry-After": str(spec.retry_after_s)},
             )
         else:
+            self._run_hooks("before", req, None)
             try:
                 response = _rest.route(self, req, [p for p in parts[1:] if p])
             except ApiFailure as exc:
                 response = exc.response()
+            self._run_hooks("after", req, response)
         response.headers.update(self._limit_header())
         return response
 

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from sfsync.chaos import crash_point
 from sfsync.config import Settings
 from sfsync.errors import (
     ApiError,
@@ -516,6 +517,7 @@ class _Syncer:
                 rows=self._live_rows(session, plan),
                 last_full_sync_at=refresh_started,
             )
+        crash_point("sync.reference_committed")
         self.progress.advance(plan.name, outcome.upserted)
 
     # ---------------------------------------------------------------- incremental objects
@@ -581,6 +583,7 @@ class _Syncer:
             self._sweep(plan, outcome)
         with self.warehouse.session() as session:
             self._save_state(session, name, rows=self._live_rows(session, plan))
+        crash_point("sync.object_committed")
 
     def _needs_sweep(self, state: SyncState, now: datetime) -> bool:
         """An Id sweep when getDeleted cannot cover the gap, and periodically anyway."""
@@ -661,6 +664,7 @@ class _Syncer:
                     plan.name,
                     resume={"soql": fingerprint, "job_id": new_job, "locator": None},
                 )
+            crash_point("sync.bulk_job_created")
 
         converter = RowConverter(
             plan,
@@ -716,6 +720,7 @@ class _Syncer:
                 values = {k: v for k, v in marker.items() if k == "resume" or v is not None}
                 if values:
                     self._save_state(session, plan.name, **values)
+            crash_point("sync.page_committed")
             self.progress.advance(plan.name, len(batch.rows))
 
         return OrderedWriter(commit)

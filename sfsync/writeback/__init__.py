@@ -6,11 +6,10 @@ the settings and a day; ``run_writeback`` previews that plan or applies it, and
 (``writeback_ledger``) records each write before it is sent, so a crash at any
 point is reconciled with Salesforce on the next run instead of re-sent blindly.
 For chaos testing, ``SFSYNC_CRASH_AT`` kills the process at named points (see
-``sfsync.writeback._chaos``).
+:mod:`sfsync.chaos`).
 """
 
 from sfsync.writeback._apply import apply_writeback, classify_error
-from sfsync.writeback._chaos import CRASH_ENV, crash_point
 from sfsync.writeback._model import (
     ACTIONS,
     LEDGER_STATES,
@@ -31,7 +30,6 @@ from sfsync.writeback._state import load_writeback_state
 
 __all__ = [
     "ACTIONS",
-    "CRASH_ENV",
     "LEDGER_STATES",
     "FindingView",
     "LedgerView",
@@ -47,7 +45,6 @@ __all__ = [
     "apply_writeback",
     "choose_owner",
     "classify_error",
-    "crash_point",
     "load_writeback_state",
     "plan_writeback",
     "run_writeback",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sfsync.chaos import crash_point
 from sfsync.config import Settings
 from sfsync.errors import ApiError, BudgetExhausted, RetryableError, SfsyncError
 from sfsync.logging import get_logger
@@ -34,7 +35,6 @@ from sfsync.salesforce import SalesforceClient
 from sfsync.salesforce.formats import parse_datetime, soql_quote
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.runs import merge_counts
-from sfsync.writeback._chaos import crash_point
 from sfsync.writeback._ledger import (
     LedgerOutcome,
     abandon,

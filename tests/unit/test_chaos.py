@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from sfsync.writeback import crash_point
+from sfsync.chaos import crash_point
 
 SCRIPT = """
-from sfsync.writeback import crash_point
+from sfsync.chaos import crash_point
 for n in range(1, 4):
     print(n, flush=True)
     crash_point("writeback.after_send")
@@ -42,3 +42,20 @@ def test_the_process_dies_at_the_named_point(spec: str, code: int, printed: str)
 
 def test_unset_it_does_nothing() -> None:
     crash_point("writeback.after_send")  # still here
+
+
+def test_every_crash_point_is_placed_and_every_placed_point_is_known() -> None:
+    """Tests name points from CRASH_POINTS; each must exist in the code, and no other."""
+    import re
+    from pathlib import Path
+
+    import sfsync
+    from sfsync.chaos import CRASH_POINTS
+
+    root = Path(sfsync.__file__).parent
+    placed = {
+        match
+        for path in root.rglob("*.py")
+        for match in re.findall(r'crash_point\("([a-z_.]+)"\)', path.read_text(encoding="utf-8"))
+    }
+    assert placed == set(CRASH_POINTS)
