@@ -1,22 +1,23 @@
-"""Crash safety: SIGKILL the write-back anywhere, run again, never two open Tasks per pair."""
+"""Crash safety: SIGKILL the write-back anywhere, run again, never two open Tasks per pair.
+
+Every kill is placed at a named crash point or on a write call the dev org holds, so
+each test kills exactly as often as it says, on any machine.
+"""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from sfsync.devorg import FaultSpec
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, Opportunity
-from sfsync.writeback import CRASH_ENV
+from sfsync.writeback import run_writeback
 from tests.integration.conftest import OrgFactory, RunningOrg, generated_org_file
+from tests.integration.kills import CRASHED, KILLED, Gate, finish, is_write, sfsync_process
 from tests.integration.writeback.helpers import (
     cycle,
     ledger_rows,
@@ -28,29 +29,23 @@ from tests.integration.writeback.helpers import (
     without_key_field,
 )
 
-# In this order, so that a reconciliation always has something in doubt to find.
-CRASH_POINTS = (
+ROUNDS = 20
+# The kinds of kill, in turn. A named crash point exits 137 at the n-th time the
+# point is reached; "held" kills are SIGKILLs while the n-th write call is in flight
+# (before the org applies it, or after it applied it but before the answer is sent).
+KINDS = (
+    "writeback.after_plan",
     "writeback.before_send",
+    "held before",
     "writeback.after_send",
+    "held after",
     "writeback.after_reconcile",
     "writeback.after_confirm",
-    "writeback.after_plan",
 )
-ROUNDS = 20
 
 
 def _apply(org: RunningOrg, log: Path, crash_at: str | None = None) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}
-    env.update(org.env)
-    if crash_at:
-        env[CRASH_ENV] = crash_at
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "sfsync", "writeback", "--apply"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
+    return sfsync_process("writeback", "--apply", env=org.env, log=log, crash_at=crash_at)
 
 
 def _people_change_things(org: RunningOrg, warehouse: Warehouse, rng: random.Random) -> None:
@@ -79,6 +74,25 @@ def _assert_never_two(org: RunningOrg, when: str) -> None:
     assert not doubled, f"{when}: duplicate open sfsync Tasks {doubled}"
 
 
+def _kill(
+    round_: int, org: RunningOrg, warehouse: Warehouse, rng: random.Random
+) -> tuple[str, int]:
+    """This round's kind of kill and its n, chosen from what the run will certainly do."""
+    plan = run_writeback(warehouse, org.settings, apply=False).plan
+    in_doubt = sum(1 for a in plan.actions if a.reconcile)
+    # Writes certainly sent, one per batch (batch_size 1): creates that are not in doubt
+    # (those may be found in Salesforce and not re-sent), completions and flags.
+    sent = sum(1 for a in plan.writes if not a.reconcile)
+    kind = KINDS[round_ % len(KINDS)]
+    if kind == "writeback.after_reconcile" and not in_doubt:
+        kind = "writeback.after_plan"
+    if kind == "writeback.after_plan" or kind == "writeback.after_reconcile":
+        assert plan.writes or in_doubt, f"round {round_}: nothing to do"
+        return kind, 1
+    assert sent, f"round {round_}: no write will certainly be sent"
+    return kind, rng.randint(1, min(3, sent))
+
+
 def _campaign(org: RunningOrg, tmp_path: Path, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     reconfigure(
@@ -87,40 +101,31 @@ def _campaign(org: RunningOrg, tmp_path: Path, seed: int) -> dict[str, int]:
         batch_size=1,
         renotify_after_days=0,
     )
-    # Each API call takes a while, so a kill lands inside the run, not after it.
-    org.server.set_faults(FaultSpec(latency_ms=100))
     warehouse = org.warehouse()
     cycle(org, warehouse)
     log = tmp_path / "writeback.log"
-    seen = {"killed": 0, "crashed": 0, "finished": 0}
-    history: list[int] = []
+    seen = {"crashed": 0, "killed": 0}
     for round_ in range(ROUNDS):
-        if round_ % 2 == 0:
-            point = CRASH_POINTS[(round_ // 2) % len(CRASH_POINTS)]
-            proc = _apply(org, log, f"{point}:{rng.randint(1, 3)}")
-            code = proc.wait(timeout=120)
+        kind, nth = _kill(round_, org, warehouse, rng)
+        if kind.startswith("held"):
+            gate = Gate(org.server, is_write, nth=nth, after=kind == "held after")
+            code = gate.kill_when_held(_apply(org, log))
+            assert code == KILLED, f"round {round_} ({kind} {nth}): exit {code}; see {log}"
+            seen["killed"] += 1
         else:
-            proc = _apply(org, log)
-            time.sleep(rng.uniform(0.5, 4.0))
-            proc.kill()
-            code = proc.wait(timeout=60)
-        assert code in (0, 137, -9), f"round {round_}: exit {code}; see {log}"
-        seen["crashed" if code == 137 else "killed" if code == -9 else "finished"] += 1
-        history.append(code)
-        _assert_never_two(org, f"after round {round_}")
-        if round_ % 2 == 1:
-            _people_change_things(org, warehouse, rng)
-            cycle(org, warehouse)
+            code = finish(_apply(org, log, f"{kind}:{nth}"))
+            assert code == CRASHED, f"round {round_} ({kind}:{nth}): exit {code}; see {log}"
+            seen["crashed"] += 1
+        _assert_never_two(org, f"after round {round_} ({kind} {nth})")
+        _people_change_things(org, warehouse, rng)
+        cycle(org, warehouse)
     # The run after the storm settles everything; the one after that has nothing to do.
-    org.server.set_faults(FaultSpec())
     for _ in range(2):
-        final = _apply(org, log)
-        assert final.wait(timeout=120) == 0, log.read_text()[-3000:]
+        assert finish(_apply(org, log)) == 0, log.read_text()[-3000:]
         cycle(org, warehouse)
     _assert_never_two(org, "at the end")
     assert set(open_task_pairs(org.org)) == open_findings(warehouse)
     assert {r.state for r in ledger_rows(warehouse)} <= {"confirmed", "abandoned"}
-    print(f"exit codes by round: {history}")
     return seen
 
 
@@ -128,11 +133,9 @@ def _campaign(org: RunningOrg, tmp_path: Path, seed: int) -> dict[str, int]:
 def test_sigkill_at_any_moment_never_duplicates_a_task(
     running_org: OrgFactory, tmp_path: Path
 ) -> None:
-    """20 kills (named crash points and random SIGKILLs) with the external-id field: upsert."""
+    """20 kills (named crash points and in-flight SIGKILLs) with the external-id field: upsert."""
     org = running_org(300)
-    seen = _campaign(org, tmp_path, seed=3)
-    assert seen["crashed"] >= 5
-    assert seen["killed"] >= 3
+    assert _campaign(org, tmp_path, seed=3) == {"crashed": 14, "killed": 6}
 
 
 @pytest.mark.slow
@@ -141,9 +144,7 @@ def test_sigkill_without_the_key_field_is_reconciled_by_match(
 ) -> None:
     """The same storm where Task has no Sfsync_Key__c: create, then reconcile by match."""
     org = running_org(data=without_key_field(org_data(generated_org_file(org_files, 300))))
-    seen = _campaign(org, tmp_path, seed=4)
-    assert seen["crashed"] >= 5
-    assert seen["killed"] >= 3
+    assert _campaign(org, tmp_path, seed=4) == {"crashed": 14, "killed": 6}
 
 
 @pytest.mark.parametrize("key_field", [True, False], ids=["external id", "no key field"])
