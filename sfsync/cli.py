@@ -72,6 +72,8 @@ class App:
 
 
 def _fail(app: App | None, exc: BaseException) -> NoReturn:
+    from sfsync.console import printable
+
     code = exit_code_for(exc)
     if isinstance(exc, SfsyncError):
         message = redact_text(exc.message)
@@ -81,10 +83,12 @@ def _fail(app: App | None, exc: BaseException) -> NoReturn:
             "run again with -v and report the traceback."
         )
     if app is not None and app.verbose:
-        sys.stderr.write(redact_text("".join(traceback.format_exception(exc))))
+        trace = redact_text("".join(traceback.format_exception(exc)))
+        sys.stderr.write(printable(trace, newlines=True))
     if app is not None and app.json_logs:
         get_logger().error("error", message=message, exit_code=code)
-    click.echo(f"error: {message}", err=True)
+    # Messages quote Salesforce's answers and record values: no control characters.
+    click.echo(f"error: {printable(message, newlines=True)}", err=True)
     sys.exit(code)
 
 
@@ -218,11 +222,12 @@ def db_current(app: App) -> None:
 def check(app: App) -> None:
     """Preflight: config, database, schema, Salesforce login, fields, API budget."""
     from sfsync.checks import run_checks, worst_exit_code
+    from sfsync.console import printable
 
     results = run_checks(app.loaded)
     for result in results:
         mark = "warn" if result.warning else ("ok" if result.ok else "FAIL")
-        click.echo(f"[{mark:>4}] {result.name}: {redact_text(result.detail)}")
+        click.echo(f"[{mark:>4}] {result.name}: {printable(redact_text(result.detail))}")
     code = worst_exit_code(results)
     if code:
         failed = sum(1 for r in results if not r.ok)
@@ -411,5 +416,7 @@ def main() -> None:
     except SystemExit:
         raise
     except BaseException as exc:  # pragma: no cover - SfsyncGroup catches first
-        click.echo(f"error: {redact_text(str(exc))}", err=True)
+        from sfsync.console import printable
+
+        click.echo(f"error: {printable(redact_text(str(exc)), newlines=True)}", err=True)
         sys.exit(EXIT_INTERNAL)

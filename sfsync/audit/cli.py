@@ -7,11 +7,10 @@ CLI frame turns into a paragraph and an exit code.
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator
 
 import click
 
@@ -42,34 +41,15 @@ EXPORT_COLUMNS = (
 )
 
 
-def _print_table(title: str | None, headers: Sequence[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal, plain aligned text otherwise (pipes, files, CI logs)."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for header in headers:
-            table.add_column(header)
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    if title:
-        click.echo(title)
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
 def _print_summary(summary: AuditSummary) -> None:
+    from sfsync.console import print_table
+
     rows = [
         [c.rule, c.severity, str(c.open), str(c.new), str(c.resolved), str(c.waived)]
         for c in summary.rules
     ]
     title = f"audit run {summary.run_id}, as of {summary.as_of.isoformat()}"
-    _print_table(title, ["rule", "severity", "open", "new", "resolved", "waived"], rows)
+    print_table(title, ["rule", "severity", "open", "new", "resolved", "waived"], rows)
     by_severity = ", ".join(f"{n} {s}" for s, n in sorted(summary.open_by_severity.items()))
     click.echo(f"open findings: {by_severity or 'none'}")
 
@@ -102,12 +82,17 @@ def audit_command(app: App, rules: tuple[str, ...], as_of: str | None, fail_on: 
 
 
 def _write_csv(findings: list[FindingRecord]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for finding in findings:
-        record = finding.as_dict()
-        record["details"] = json.dumps(record["details"], sort_keys=True)
-        writer.writerow(["" if record[c] is None else record[c] for c in EXPORT_COLUMNS])
+    """The export: a header and a row per finding; formula-like cells get a ``'``."""
+    from sfsync.console import write_csv
+
+    def rows() -> Iterator[list[object]]:
+        yield list(EXPORT_COLUMNS)
+        for finding in findings:
+            record = finding.as_dict()
+            record["details"] = json.dumps(record["details"], sort_keys=True)
+            yield [record[c] for c in EXPORT_COLUMNS]
+
+    write_csv(sys.stdout, rows())
 
 
 @click.command("findings")
@@ -144,6 +129,8 @@ def findings_command(
     elif fmt == "csv":
         _write_csv(findings)
     else:
+        from sfsync.console import print_table
+
         rows = [
             [
                 f.rule,
@@ -157,7 +144,7 @@ def findings_command(
             for f in findings
         ]
         headers = ["rule", "opportunity", "name", "owner", "status", "severity", "opened"]
-        _print_table(None, headers, rows)
+        print_table(None, headers, rows)
         click.echo(f"{len(findings)} finding(s)")
 
 

@@ -43,7 +43,9 @@ def _stop_on_sigterm() -> Iterator[dict[str, bool]]:
 
 
 def _short(text: str | None, width: int) -> str:
-    text = (text or "").replace("\n", " ")
+    from sfsync.console import printable
+
+    text = printable(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -60,7 +62,7 @@ def _what(action: PlannedAction) -> str:
 
 
 def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
-    from sfsync.console import print_table
+    from sfsync.console import print_table, printable
 
     plan = result.plan
     counts = plan.counts()
@@ -103,7 +105,7 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
         )
     elif skips:
         reasons = ", ".join(f"{code} {n}" for code, n in plan.skip_reasons().items())
-        click.echo(f"skipped: {reasons} (--show-skipped lists them)")
+        click.echo(f"skipped: {printable(reasons)} (--show-skipped lists them)")
     by_rule = plan.counts_by_rule()
     if by_rule:
         columns = ["create_task", "complete_task", "set_flag", "clear_flag", "skip"]
@@ -195,6 +197,7 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     Exit 2 when a safety gate refuses (too many Tasks, partial sync) and nothing was
     written; exit 5 when some writes failed (they are in the ledger and retried).
     """
+    from sfsync.console import printable
     from sfsync.warehouse import open_warehouse
     from sfsync.writeback import run_writeback
 
@@ -214,7 +217,7 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     finally:
         warehouse.dispose()
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     if output == "json":
         document: dict[str, Any] = result.as_dict()
         json.dump(document, sys.stdout, indent=2, default=str)
