@@ -191,7 +191,7 @@ class ConvertedBatch:
 
     @property
     def last_stamp(self) -> datetime | None:
-        """The highest watermark value in the batch, as an aware datetime."""
+        """The highest watermark value in the batch below the converter's ceiling."""
         if self.last_native_stamp is None:
             return None
         return parse_native_datetime(self.last_native_stamp)
@@ -201,12 +201,22 @@ class RowConverter:
     """Records of one object to rows of its table, for one dialect."""
 
     def __init__(
-        self, plan: ObjectPlan, *, integration_user_id: str | None, dialect: str = "sqlite"
+        self,
+        plan: ObjectPlan,
+        *,
+        integration_user_id: str | None,
+        dialect: str = "sqlite",
+        stamp_ceiling: datetime | None = None,
     ) -> None:
+        """``stamp_ceiling``: the window's upper bound. A row stamped at or after it was
+        changed while the pull ran and arrives at its *old* position in the cursor, ahead
+        of rows not yet read; its stamp must never become the watermark.
+        """
         self.integration_user_id = integration_user_id
         sqlite = dialect == "sqlite"
         moment = _sqlite_from_salesforce if sqlite else _postgres_from_salesforce
         self._native_now = native_datetime(dialect)
+        self._ceiling = None if stamp_ceiling is None else self._native_now(stamp_ceiling)
         table = table_of(plan.spec.model)
         by_kind: dict[str, Caster] = {
             "bool": _boolean,
@@ -240,6 +250,7 @@ class RowConverter:
         synced = self._native_now(synced_at)
         columns = self.columns
         watermark_column = self.watermark_column
+        ceiling = self._ceiling
         dumps = json.dumps
         highest = None
         for record in records:
@@ -272,7 +283,11 @@ class RowConverter:
             if row["system_modstamp"] is None:
                 row["system_modstamp"] = stamp  # objects without SystemModstamp sync on CreatedDate
             # Native stamps of one dialect compare correctly (fixed-width UTC text, or datetimes).
-            if stamp is not None and (highest is None or stamp > highest):
+            if (
+                stamp is not None
+                and (highest is None or stamp > highest)
+                and (ceiling is None or stamp < ceiling)
+            ):
                 highest = stamp
             if self.is_opportunity:
                 self._last_human(row)

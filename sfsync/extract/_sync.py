@@ -14,6 +14,9 @@ Windows are half-open on the watermark field (``SystemModstamp``, or
 ordered by ``(watermark, Id)``, read with ``queryAll`` so soft deletes come
 along. Each page's rows and the watermark they reach commit in one transaction:
 a crash at any point loses nothing, and re-running is idempotent (upsert by Id).
+The watermark a page reaches is its highest stamp *inside the window*: a row
+edited while the pull runs comes back at its old place with a stamp past the
+window's end, and must not carry the watermark past rows not yet read.
 """
 
 from __future__ import annotations
@@ -532,6 +535,9 @@ class _Syncer:
         outcome: ObjectResult,
     ) -> None:
         name = plan.name
+        # Where this window ends (a full pull has no upper bound in its query, but rows
+        # stamped after this moment changed during the pull all the same).
+        upper = window.upper or now - timedelta(seconds=self.sync.lag_s)
         total = int(answers[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0))
         outcome.total = total
         first_sync = state.watermark is None
@@ -551,9 +557,9 @@ class _Syncer:
             except BulkJobFailed as exc:
                 log.warning("sync.bulk_fallback", object=name, reason=exc.message)
                 outcome.mode = "rest (bulk failed)"
-                self._pull_rest(plan, window, outcome)
+                self._pull_rest(plan, window, upper, outcome)
         else:
-            self._pull_rest(plan, window, outcome)
+            self._pull_rest(plan, window, upper, outcome)
         # Deletes after the pull: a page from an older snapshot (a resumed Bulk job, a cursor)
         # may still carry a record deleted since; marking afterwards wins over it, while a
         # record restored and changed since the deletion keeps its newer stamp and stays live.
@@ -562,9 +568,7 @@ class _Syncer:
             self._apply_deleted(plan, deleted_answer, outcome)
         reconcile = self._needs_sweep(state, now) and not self.full
         with self.warehouse.session() as session:
-            values: dict[str, Any] = {
-                "watermark": window.upper or now - timedelta(seconds=self.sync.lag_s)
-            }
+            values: dict[str, Any] = {"watermark": upper}
             if self.full:
                 # A complete, unbounded pull: live rows it did not return are purged ones.
                 table = table_of(plan.spec.model)
@@ -610,12 +614,22 @@ class _Syncer:
                 self._save_state(session, plan.name, deleted_checked_to=covered)
         log.info("sync.deleted", object=plan.name, listed=len(deleted), covered_to=str(covered))
 
-    def _pull_rest(self, plan: ObjectPlan, window: _Window, outcome: ObjectResult) -> None:
+    def _pull_rest(
+        self, plan: ObjectPlan, window: _Window, ceiling: datetime, outcome: ObjectResult
+    ) -> None:
+        """Pages in ``(watermark, Id)`` order; each commits with the watermark it safely reached.
+
+        That watermark is the highest stamp of the page below ``ceiling`` (the window's
+        end): a row changed during the pull carries a later stamp at its old position,
+        ahead of unread rows, so it must not move the watermark. A restart after an
+        expired cursor starts from the same safe value.
+        """
         assert plan.watermark_field is not None
         converter = RowConverter(
             plan,
             integration_user_id=self.client.integration_user_id,
             dialect=self.warehouse.dialect,
+            stamp_ceiling=ceiling,
         )
         lower = window.lower
         for attempt in range(3):

@@ -128,6 +128,25 @@ def test_highest_stamp_wins_in_unordered_bulk_pages() -> None:
     assert batch.last_stamp == datetime(2024, 8, 2, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_stamp_at_or_past_the_window_end_never_becomes_the_watermark(dialect: str) -> None:
+    """A row edited during the pull arrives at its old place with a later stamp."""
+    rows = [
+        record(Id="0065g00000AbCdEAAV", SystemModstamp="2024-07-30T09:12:44.000+0000"),
+        record(Id="0065g00000AbCdFAAV", SystemModstamp="2024-08-02T00:00:00.000+0000"),
+        record(Id="0065g00000AbCdGAAV", SystemModstamp="2024-07-31T00:00:00.000+0000"),
+    ]
+    ceiling = datetime(2024, 8, 2, tzinfo=UTC)
+    converter = RowConverter(
+        plan(), integration_user_id=None, dialect=dialect, stamp_ceiling=ceiling
+    )
+    batch = converter.convert(rows, SYNCED)
+    assert batch.last_stamp == datetime(2024, 7, 31, tzinfo=UTC)
+    assert len(batch.rows) == 3  # the edited row is still written, only not a watermark
+    only_late = converter.convert([rows[1]], SYNCED)
+    assert only_late.last_stamp is None
+
+
 def test_bulk_csv_values_become_rest_json() -> None:
     types = {"IsClosed": "boolean", "Amount": "currency", "FiscalYear": "int", "Name": "string"}
     header = ["IsClosed", "Amount", "FiscalYear", "Name", "Other"]
