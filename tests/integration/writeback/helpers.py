@@ -22,9 +22,15 @@ from tests.integration.sync_helpers import settle
 _RULE_BY_TITLE = {title: rule for rule, title in RULE_TITLES.items()}
 
 
-def reconfigure(org: RunningOrg, **writeback: Any) -> None:
-    """Rewrite the org's sfsync config with these ``writeback`` settings."""
-    sync = {"lag_s": 0, "lookback_s": 5, "backoff_base_s": 0.05, "backoff_max_s": 0.5}
+def reconfigure(org: RunningOrg, *, sync: dict[str, Any] | None = None, **writeback: Any) -> None:
+    """Rewrite the org's sfsync config with these ``writeback`` (and ``sync``) settings."""
+    sync = {
+        "lag_s": 0,
+        "lookback_s": 5,
+        "backoff_base_s": 0.05,
+        "backoff_max_s": 0.5,
+        **(sync or {}),
+    }
     write_config(
         org.config_path,
         org.server,
