@@ -251,7 +251,7 @@ def _resolve_plans(
     names: list[str],
     answers: dict[str, SubResponse],
 ) -> tuple[dict[str, ObjectPlan], list[str]]:
-    specs = object_specs(settings)
+    specs = object_specs(settings, integration_user_id=client.integration_user_id)
     plans: dict[str, ObjectPlan] = {}
     skipped: list[str] = []
     errors: list[str] = []
@@ -337,7 +337,7 @@ class _Syncer:
         """
         _check_names(self.settings, names)
         ordered = [n for n in SYNC_ORDER if n in names]
-        specs = object_specs(self.settings)
+        specs = object_specs(self.settings, integration_user_id=self.client.integration_user_id)
         key_field = self.settings.writeback.task_key_field
         states = self._states(ordered)
         now = self.client.server_now()

@@ -128,8 +128,15 @@ def _system(*, created: bool = True, modified: bool = True) -> tuple[FieldSpec, 
     return tuple(fields)
 
 
-def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
-    """Every object sfsync can sync, with the custom field names taken from config."""
+def object_specs(
+    settings: Settings, *, integration_user_id: str | None = None
+) -> dict[str, ObjectSpec]:
+    """Every object sfsync can sync, with the custom field names taken from config.
+
+    sfsync's Tasks are those whose subject starts with ``writeback.subject_prefix``
+    or, with ``integration_user_id``, that the integration user created: a Task a
+    rep renamed is still sfsync's (and still open), not one that went away.
+    """
     audit, writeback = settings.audit, settings.writeback
     extra = settings.sync.extra_fields
 
@@ -184,6 +191,8 @@ def object_specs(settings: Settings) -> dict[str, ObjectSpec]:
     ]
     prefix = writeback.subject_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     task_where = f"Subject LIKE {soql_quote(prefix + '%')}"
+    if integration_user_id:
+        task_where = f"({task_where} OR CreatedById = {soql_quote(integration_user_id)})"
     if writeback.task_key_field:
         task_fields.append(
             _f(

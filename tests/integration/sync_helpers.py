@@ -35,7 +35,7 @@ def _digest(pairs: list[tuple[str, str]]) -> Fingerprint:
 
 def org_fingerprints(org: DevOrg, settings: Settings) -> dict[str, Fingerprint]:
     """Per object: live rows (Id + SystemModstamp) that sfsync should have."""
-    specs = object_specs(settings)
+    specs = object_specs(settings, integration_user_id=org.integration_user_id)
     result = {}
     for name in COMPARED:
         if name == "CurrencyType" and not org.is_multi_currency:

@@ -202,3 +202,12 @@ def test_task_plan_selects_sfsync_tasks_by_key_or_subject() -> None:
     )
     resolved = plan_object(spec, describe(*names), task_key_field="Sfsync_Key__c")
     assert resolved.spec.where == "(Sfsync_Key__c != null OR Subject LIKE '[sfsync]%')"
+
+
+def test_tasks_the_integration_user_created_stay_sfsync_tasks_whatever_their_subject() -> None:
+    """A rep may rename an sfsync Task; it must not fall out of the synced set."""
+    spec = object_specs(Settings(), integration_user_id="005000000000001AAA")["Task"]
+    resolved = plan_object(spec, describe("Id", "SystemModstamp", "Subject"), task_key_field=None)
+    assert resolved.spec.where == (
+        "(Subject LIKE '[sfsync]%' OR CreatedById = '005000000000001AAA')"
+    )
