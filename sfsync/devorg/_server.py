@@ -9,6 +9,7 @@ delayed ACK on loopback.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import socket
@@ -47,6 +48,8 @@ MAX_VERSION = 64
 _LOG_CAP = 200_000
 _BODY_LOG_CAP = 10_000
 _WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+#: The names the server's TLS certificate is issued for: loopback only.
+CERTIFICATE_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 log = structlog.get_logger()
 
@@ -75,6 +78,17 @@ def _versions() -> list[dict[str, str]]:
     ]
 
 
+def _is_host_name(host: str) -> bool:
+    """True for a name such as ``localhost``; False for an IP address or the empty wildcard."""
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -83,6 +97,8 @@ class _HttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: DevOrgServer, tls: ssl.SSLContext | None):
         self.app = app
         self.tls = tls
+        if ":" in address[0]:  # an IPv6 address such as ::1 (or :: for every interface)
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -188,7 +204,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DevOrgServer:
-    """A Salesforce-compatible HTTPS server for a :class:`DevOrg`, on loopback.
+    """A Salesforce-compatible HTTPS server for a :class:`DevOrg`, on loopback by default.
+
+    ``host`` is bound as given (an IPv6 address such as ``::1`` too); the CLI
+    refuses non-loopback hosts unless ``--allow-remote``. The TLS certificate
+    covers ``localhost``, ``127.0.0.1`` and ``::1`` only.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`. Credentials come
     from the data file's ``credentials`` (else generated per server); tokens are
@@ -245,7 +265,7 @@ class DevOrgServer:
         import trustme
 
         ca = trustme.CA()
-        cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+        cert = ca.issue_cert(*CERTIFICATE_HOSTS)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(ctx)
         directory = self._ca_dir
@@ -302,8 +322,27 @@ class DevOrgServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def listen_address(self) -> tuple[str, int]:
+        """The address and port the socket is bound to (``0.0.0.0`` or ``::`` = every interface)."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not started")
+        address = self._httpd.server_address
+        return str(address[0]), int(address[1])
+
+    @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
+        """The URL to reach the server from this machine.
+
+        The bound address, except that a wildcard bind (every interface) is reached
+        on loopback (``127.0.0.1``; ``[::1]`` for ``::``), which the certificate covers.
+        """
+        host = self.listen_address[0]
+        if host == "0.0.0.0":  # noqa: S104 - naming the wildcard, not binding it
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        elif _is_host_name(self.host):
+            host = self.host  # the name given (localhost: the one the certificate covers)
         if ":" in host:
             host = f"[{host}]"
         return f"{'https' if self._tls else 'http'}://{host}:{self.port}"

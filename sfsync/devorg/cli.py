@@ -6,16 +6,22 @@ this group on its own, with the same error paragraphs and exit codes.
 
 from __future__ import annotations
 
+import ipaddress
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
 from sfsync.errors import SfsyncError, UsageError, exit_code_for
+
+if TYPE_CHECKING:
+    from sfsync.devorg import DevOrgServer
 
 __all__ = ["devorg", "main", "serve_command"]
 
@@ -56,7 +62,17 @@ def _log_format(ctx: click.Context) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="The org's data file (see sfsync/devorg/README.md).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind: loopback (127.0.0.0/8, ::1, localhost) unless --allow-remote.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other machines can reach (e.g. 0.0.0.0): they could log in.",
+)
 @click.option(
     "--port",
     default=0,
@@ -105,6 +121,7 @@ def serve_command(
     ctx: click.Context,
     data_path: Path,
     host: str,
+    allow_remote: bool,
     port: int,
     config_path: Path | None,
     save_path: Path | None,
@@ -117,6 +134,12 @@ def serve_command(
     from sfsync.devorg import DevOrg, DevOrgServer, FaultSpec, write_config
     from sfsync.logging import configure_logging
 
+    if not allow_remote and not _is_loopback(host):
+        raise UsageError(
+            f"--host {host!r} is not a loopback address (127.0.0.0/8, ::1, localhost): "
+            "other machines could reach this org and its credentials; "
+            "pass --allow-remote to listen there anyway"
+        )
     configure_logging(_log_format(ctx))  # type: ignore[arg-type]
     faults = FaultSpec.parse(fault_spec) if fault_spec else None
     org = DevOrg.load(data_path)  # a bad file exits 2 here, before any port or config
@@ -146,6 +169,8 @@ def serve_command(
         with server:
             if config_path is not None:
                 write_config(config_path, server)
+            for line in _exposure_notes(server):
+                click.echo(f"devorg: {line}", err=True)
             click.echo(server.url)
             sys.stdout.flush()
             click.echo(f"devorg: CA certificate {server.ca_path}", err=True)
@@ -159,6 +184,49 @@ def serve_command(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         org.close()
+
+
+def _is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); False for the rest.
+
+    Names other than ``localhost`` are not resolved: whatever they resolve to
+    today, they are not promised to stay on this machine.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposure_notes(server: DevOrgServer) -> list[str]:
+    """What to say when the org is reachable beyond loopback, or by a name not certified."""
+    from sfsync.devorg._server import CERTIFICATE_HOSTS
+
+    address, port = server.listen_address
+    scheme = urlsplit(server.url).scheme
+    notes: list[str] = []
+    if address in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        shown = f"[{address}]" if ":" in address else address
+        notes.append(
+            f"listening on all interfaces ({shown}:{port}), not only loopback: other machines "
+            f"can reach it, e.g. at {scheme}://{socket.gethostname()}:{port}; this machine at "
+            f"{server.url}"
+        )
+        uncertified = True
+    else:
+        if not _is_loopback(server.host):
+            shown = f"[{address}]" if ":" in address else address
+            notes.append(f"listening on {shown}:{port}, not loopback: other machines can reach it")
+        uncertified = urlsplit(server.url).hostname not in CERTIFICATE_HOSTS
+    if uncertified:
+        names = ", ".join(CERTIFICATE_HOSTS[:-1]) + f" and {CERTIFICATE_HOSTS[-1]}"
+        notes.append(
+            f"the TLS certificate covers only {names}: a client that verifies it "
+            "(with the CA certificate below) must connect by one of those names"
+        )
+    return notes
 
 
 def _add_generate() -> None:
