@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging as stdlib_logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from sfsync.logging import (
     bind_run,
@@ -13,6 +18,7 @@ from sfsync.logging import (
     register_secrets,
     unbind_run,
 )
+from tests.cli_helpers import run_sfsync
 
 
 def test_json_lines_with_run_id() -> None:
@@ -61,3 +67,92 @@ def test_debug_events_hidden_at_info() -> None:
     configure_logging("json", stream=stream, verbosity=1)
     get_logger().debug("shown")
     assert "shown" in stream.getvalue()
+
+
+# --- the standard library's logging (alembic, urllib3, ...) in the same stream -----------
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Leave logging as a fresh CLI would: library loggers back at WARNING, stderr."""
+    yield
+    configure_logging()
+
+
+def _lines(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_stdlib_records_are_json_lines_in_the_same_stream_at_vv() -> None:
+    stream = io.StringIO()
+    configure_logging("json", verbosity=2, stream=stream)
+    stdlib_logging.getLogger("urllib3").debug("Starting new HTTPS connection (%d): %s", 1, "x")
+    stdlib_logging.getLogger("alembic").warning("Will assume non-transactional DDL.")
+    get_logger().info("sync.page", rows=3)
+    events = [json.loads(line) for line in _lines(stream)]  # every line is a JSON object
+    assert [(e["event"], e["level"], e.get("logger")) for e in events] == [
+        ("Starting new HTTPS connection (1): x", "debug", "urllib3"),
+        ("Will assume non-transactional DDL.", "warning", "alembic"),
+        ("sync.page", "info", None),
+    ]
+    assert all("timestamp" in e for e in events)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_secrets_are_redacted_from_stdlib_records() -> None:
+    stream = io.StringIO()
+    configure_logging("json", verbosity=2, stream=stream)
+    register_secrets(["stdlib-secret-9f8e7d"])
+    stdlib_logging.getLogger("simple_salesforce").debug(
+        "login answered sessionId=%s", "stdlib-secret-9f8e7d"
+    )
+    stdlib_logging.getLogger("httpx").warning("Authorization: Bearer 00Dxx!AQ4.abc")
+    assert "stdlib-secret-9f8e7d" not in stream.getvalue()
+    assert "00Dxx!AQ4.abc" not in stream.getvalue()
+    events = [json.loads(line) for line in _lines(stream)]
+    assert [e["event"] for e in events] == [
+        "login answered sessionId=[redacted]",
+        "Authorization: Bearer [redacted]",
+    ]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_configuring_again_replaces_the_handler_instead_of_adding_one() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("json", stream=first)
+    configure_logging("json", verbosity=2, stream=second)
+    configure_logging("json", verbosity=2, stream=second)
+    stdlib_logging.getLogger("alembic").warning("once")
+    assert first.getvalue() == ""
+    assert [json.loads(line)["event"] for line in _lines(second)] == ["once"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_stdlib_records_look_like_sfsyncs_own_in_console_mode() -> None:
+    stream = io.StringIO()
+    configure_logging("console", verbosity=2, stream=stream)
+    stdlib_logging.getLogger("alembic").warning("Will assume non-transactional DDL.")
+    get_logger().warning("config.warning")
+    stdlib_line, own_line = _lines(stream)
+    for line in (stdlib_line, own_line):
+        assert "[warning  ]" in line
+    assert "Will assume non-transactional DDL." in stdlib_line
+    assert "alembic" in stdlib_line
+    assert not stdlib_line.startswith("WARNING:")
+
+
+def test_db_upgrade_at_vv_writes_only_json_lines_to_stderr(tmp_path: Path) -> None:
+    """As a real process: alembic's INFO/DEBUG records join the JSON stream."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    outcome = run_sfsync(
+        "-vv", "--log-format", "json", "db", "upgrade", env={"SFSYNC_DATABASE_URL": url}
+    )
+    assert outcome.exit_code == 0, outcome.stderr
+    events = []
+    for line in outcome.stderr.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"a stderr line is not JSON: {line!r}")
+    assert any(str(e.get("logger", "")).startswith("alembic") for e in events), events
