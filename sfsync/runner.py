@@ -96,6 +96,14 @@ def run_once(
                 return outcome
             if outcome.sync.status == "partial":
                 outcome.error = outcome.sync.error
+                if not force:
+                    # A run stops at the first stage that fails: no audit of a warehouse
+                    # the sync could not finish, no write-back from it.
+                    outcome.stages["audit"] = "skipped (sync was partial)"
+                    outcome.stages["writeback"] = "skipped (sync was partial)"
+                    outcome.status = "partial"
+                    log.warning("run.stopped", reason="the sync was partial; use --force")
+                    return outcome
 
             log.info("run.stage", stage="audit")
             outcome.audit = run_audit(warehouse, settings, as_of=as_of, run_id=run_id)
@@ -104,24 +112,23 @@ def run_once(
                 outcome.status = "interrupted"
                 return outcome
 
-            if outcome.sync.status != "ok" and not force:
-                outcome.stages["writeback"] = "skipped (sync was partial)"
-                log.warning("run.writeback_skipped", reason="the sync was partial; use --force")
-            else:
-                from sfsync.writeback import run_writeback
+            from sfsync.writeback import run_writeback
 
-                log.info("run.stage", stage="writeback", apply=apply)
-                outcome.writeback = run_writeback(
-                    warehouse,
-                    settings,
-                    client=client,
-                    apply=apply,
-                    force=force,
-                    run_id=run_id,
-                    today=as_of,
-                    should_stop=stop,
-                )
-                outcome.stages["writeback"] = outcome.writeback.status
+            log.info("run.stage", stage="writeback", apply=apply)
+            outcome.writeback = run_writeback(
+                warehouse,
+                settings,
+                client=client,
+                apply=apply,
+                force=force,
+                run_id=run_id,
+                today=as_of,
+                should_stop=stop,
+            )
+            outcome.stages["writeback"] = outcome.writeback.status
+            budget = outcome.writeback.budget_message()
+            if budget is not None:
+                outcome.error = BudgetExhausted(budget)
             if outcome.error is not None or outcome.stages.get("writeback") == "partial":
                 outcome.status = "partial"
             elif stop():

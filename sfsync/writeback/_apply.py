@@ -661,14 +661,19 @@ def apply_writeback(
                 should_stop or (lambda: False),
                 result,
             )
-            applier.run()
+            try:
+                applier.run()
+            except BudgetExhausted as exc:
+                # The batch it refused is planned again; what was confirmed stays confirmed.
+                result.budget_stop = exc.message
+                log.warning("writeback.budget_reached", written=result.written())
     finally:
         if client is not None:
             result.api_calls = client.api_calls - calls_before
             if owned:
                 client.close()
         result.seconds = time.monotonic() - started
-        if result.failures or result.interrupted:
+        if result.failures or result.interrupted or result.budget_stop:
             result.status = "partial"
         if run_id is not None:
             merge_counts(warehouse, run_id, "writeback", result.counts())

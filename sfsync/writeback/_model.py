@@ -326,6 +326,9 @@ class WritebackResult:
     api_calls: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    # The API budget ran out mid-apply: what was sent before is confirmed in the ledger,
+    # the rest stays planned. The budget's own explanation.
+    budget_stop: str | None = None
     failures: list[RecordFailure] = field(default_factory=list)
     reassignments: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -351,6 +354,21 @@ class WritebackResult:
     def skipped(self) -> int:
         return self.plan.counts()["skip"]
 
+    def written(self) -> str:
+        """What this apply wrote, in words ("30 Tasks created, 2 completed, 0 flags written")."""
+        flags = self.flags_set + self.flags_cleared
+        return f"{self.created} Tasks created, {self.completed} completed, {flags} flags written"
+
+    def budget_message(self) -> str | None:
+        """The exit-4 paragraph when the API budget stopped this apply, else None."""
+        if self.budget_stop is None:
+            return None
+        return (
+            f"the API budget ran out during the write-back: {self.written()} before it did; "
+            "the writes not sent stay planned in the ledger for the next run "
+            f"({self.budget_stop})"
+        )
+
     def counts(self) -> dict[str, Any]:
         """The ``run.counts['writeback']`` document."""
         return {
@@ -371,6 +389,7 @@ class WritebackResult:
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
+            "budget_stop": self.budget_stop,
             "warnings": list(self.warnings),
         }
 

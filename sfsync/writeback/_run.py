@@ -106,7 +106,9 @@ def run_writeback(
         finally:
             unbind_run()
         status = "interrupted" if result.interrupted else result.status
-        finish_run(warehouse, run, status, api_calls=result.api_calls)
+        finish_run(
+            warehouse, run, status, api_calls=result.api_calls, error=result.budget_message()
+        )
         return result
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sfsync.cli import App, pass_app
-from sfsync.errors import PartialFailure
+from sfsync.errors import BudgetExhausted, PartialFailure
 
 if TYPE_CHECKING:
     from sfsync.writeback import PlannedAction, WritebackResult
@@ -226,6 +226,9 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
         _print_preview(result, show_skipped)
         if result.applied:
             _print_applied(result)
+    budget = result.budget_message()
+    if budget is not None:
+        raise BudgetExhausted(budget)
     if result.applied and (result.failures or result.interrupted):
         what = "was interrupted" if result.interrupted else f"had {result.failed} failed write(s)"
         raise PartialFailure(

@@ -163,7 +163,7 @@ def test_a_budget_stop_during_write_back_says_what_was_written(running_org: OrgF
 def test_a_run_whose_sync_hits_the_budget_at_once_stops_there(running_org: OrgFactory) -> None:
     """No audit of an empty warehouse (and no stage-ranking message): exit 4 after the sync."""
     org = running_org(300, extra={"sync": {"max_api_share": 1.0, "api_floor": 0}})
-    org.server.set_faults(FaultSpec(api_limit=org.server.api_calls))
+    org.server.set_faults(FaultSpec(api_limit=1))  # the first call is the last one allowed
     outcome = run_sfsync("run", "--apply", env=org.env)
     assert outcome.exit_code == 4, outcome.stderr
     assert "rank" not in outcome.stderr
