@@ -80,18 +80,26 @@ def redact_secrets(_logger: WrappedLogger, _name: str, event_dict: EventDict) ->
     return event_dict
 
 
+# One lock for every line written, from structlog and from the standard library
+# alike, so that two threads' lines never interleave.
+_write_lock = threading.Lock()
+
+
+def _write_line(stream: TextIO | None, line: str) -> None:
+    target = stream or sys.stderr
+    with _write_lock:
+        target.write(line + "\n")
+        target.flush()
+
+
 class _StderrLogger:
     """Writes each rendered line to the *current* ``sys.stderr`` (pytest swaps it)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
-        self._lock = threading.Lock()
 
     def msg(self, message: str) -> None:
-        stream = self._stream or sys.stderr
-        with self._lock:
-            stream.write(message + "\n")
-            stream.flush()
+        _write_line(self._stream, message)
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
@@ -104,6 +112,38 @@ class _StderrLoggerFactory:
         return _StderrLogger(self._stream)
 
 
+class _StdlibHandler(stdlib_logging.Handler):
+    """The root handler: stdlib records rendered by structlog, to the same stream as its events.
+
+    Like :class:`_StderrLogger`, without a stream it writes to the *current*
+    ``sys.stderr``.
+    """
+
+    def __init__(self, formatter: stdlib_logging.Formatter, stream: TextIO | None) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self._stream = stream
+
+    def emit(self, record: stdlib_logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            _write_line(self._stream, line)
+        except Exception:
+            self.handleError(record)
+
+
+def _install_stdlib_handler(handler: stdlib_logging.Handler) -> None:
+    """Put ``handler`` on the root logger in place of the one a previous call installed.
+
+    Handlers others added (pytest's capture, say) are left alone.
+    """
+    root = stdlib_logging.getLogger()
+    for previous in list(root.handlers):
+        if isinstance(previous, _StdlibHandler):
+            root.removeHandler(previous)
+    root.addHandler(handler)
+
+
 def configure_logging(
     fmt: LogFormat = "auto",
     *,
@@ -111,7 +151,14 @@ def configure_logging(
     verbosity: int = 0,
     stream: TextIO | None = None,
 ) -> None:
-    """Configure structlog for this process. Safe to call again (the CLI does, after config)."""
+    """Configure structlog for this process. Safe to call again (the CLI does, after config).
+
+    Records of the standard library's ``logging`` (alembic, apscheduler, urllib3,
+    httpx, simple_salesforce) go through the same processors (redaction included)
+    and renderer, with a ``logger`` key naming their logger: in JSON mode every
+    line is a JSON object. Each call replaces the root handler the last one
+    installed rather than adding another.
+    """
     target = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if _isatty(target) else "json"
@@ -137,9 +184,16 @@ def configure_logging(
         logger_factory=_StderrLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    # The standard library's records: the same processors and renderer, plus the
+    # logger's name (sfsync's own events do not carry one).
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    _install_stdlib_handler(_StdlibHandler(formatter, stream))
     # Libraries that use the standard logging module (alembic, apscheduler) stay quiet
-    # unless -v: their INFO chatter is not part of sfsync's event stream.
-    stdlib_logging.basicConfig(level=stdlib_logging.WARNING, stream=target)
+    # unless -vv: their INFO chatter is not part of sfsync's event stream. Others
+    # keep the root logger's level (WARNING unless someone changed it).
     quiet = stdlib_logging.DEBUG if verbosity > 1 else stdlib_logging.WARNING
     for name in ("alembic", "apscheduler", "urllib3", "httpx", "simple_salesforce"):
         stdlib_logging.getLogger(name).setLevel(quiet)
