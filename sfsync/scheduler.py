@@ -144,7 +144,9 @@ class Worker:
             }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_text_file(path) as out:
+        # Status only (no org data or secrets), read by monitoring that may run as
+        # another user.
+        with atomic_text_file(path, mode=0o644) as out:
             out.write(json.dumps(document, default=str, indent=2))
 
 

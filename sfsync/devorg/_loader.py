@@ -1184,8 +1184,8 @@ def save_data(
     """Write the whole state (soft-deleted rows included) atomically: temp file + rename."""
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     path = Path(path)
-    # Credentials are secrets: then only the owner may read the file.
-    with atomic_text_file(path, mode=0o600 if credentials else 0o644) as out:
+    # The org's records, and maybe its credentials: only the owner may read the file.
+    with atomic_text_file(path, mode=0o600) as out:
         out.write("{" + f'"integration_user_id":{encode(integration_user_id)},\n')
         if custom_fields:
             out.write(f'"custom_fields":{encode(custom_fields)},\n')

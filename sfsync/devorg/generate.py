@@ -150,11 +150,14 @@ def _validate(opportunities: int, as_of: date, fiscal_year_start_month: int) -> 
 
 @contextlib.contextmanager
 def _atomic_output(out: Path) -> Iterator[TextIO]:
-    """A text stream to a temporary file next to ``out``, renamed to ``out`` on success."""
+    """A text stream to a temporary file next to ``out``, renamed to ``out`` on success.
+
+    The file is 0600: it holds the org's records (and maybe credentials).
+    """
     with contextlib.ExitStack() as stack:
         try:
             stream = stack.enter_context(
-                atomic_text_file(out, encoding="ascii", newline="\n", buffering=1 << 20)
+                atomic_text_file(out, mode=0o600, encoding="ascii", newline="\n", buffering=1 << 20)
             )
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc

@@ -35,7 +35,9 @@ def write_report(
 
     The temporary file is created first, so an unwritable path fails (exit 2,
     naming it) before any query runs; readers of ``out`` see the old page or the
-    new one, never half of one. The file gets the usual permissions (umask).
+    new one, never half of one. The file is 0600 (owner only; the umask does not
+    matter): it shows the org's deals and people. A file already at ``out`` is
+    replaced, so its mode is not kept: one the user had made 0640 becomes 0600.
     """
     out = Path(out)
     if out.is_dir():
@@ -44,10 +46,11 @@ def write_report(
         )
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise _cannot_write(out, exc) from None
     try:
+        os.fchmod(fd, 0o600)  # exactly, whatever the umask
         data = build_report(warehouse, settings, as_of=as_of, limits=limits)
         page = render_html(data).encode("utf-8")
         with os.fdopen(fd, "wb") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +93,28 @@ def sqlite_path(settings: DatabaseSettings) -> Path | None:
     return Path(url.database)
 
 
+def _create_private_file(path: Path, settings: DatabaseSettings) -> None:
+    """Create the SQLite file empty (a valid empty database), mode 0600 whatever the umask.
+
+    The warehouse holds the org's data: only its owner may read it. SQLite gives
+    the -wal, -shm and -journal files it makes beside it the database file's
+    mode, so they are 0600 too. A file that exists meanwhile is left as it is.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise DatabaseUnreachable(
+            f"cannot create the database {settings.display_url()!r} (database.url): "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def open_warehouse(
     settings: DatabaseSettings, *, require_head: bool = True, create: bool = False
 ) -> Warehouse:
@@ -100,7 +123,7 @@ def open_warehouse(
     Raises :class:`DatabaseUnreachable` (exit 3) when the server cannot be reached
     or refuses the credentials, :class:`SchemaError` (exit 2) when the schema is
     missing, older, or from a newer sfsync. Never creates a SQLite file unless
-    ``create`` (only ``sfsync db upgrade`` does).
+    ``create`` (only ``sfsync db upgrade`` does); it is created 0600.
     """
     path = sqlite_path(settings)
     if path is not None and not path.exists():
@@ -109,6 +132,7 @@ def open_warehouse(
                 f"the warehouse {str(path)!r} does not exist: run `sfsync db upgrade` to create it"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(path, settings)
     warehouse = Warehouse(create_warehouse_engine(settings), settings)
     try:
         with warehouse.engine.connect() as conn:
