@@ -464,6 +464,7 @@ class WritebackSettings(_Section):
     renotify_after_days: int = Field(default=14, ge=0)
     batch_size: int = Field(default=200, ge=1, le=200)
     max_attempts: int = Field(default=5, ge=1)
+    retry_max_days: int = Field(default=7, ge=1, le=90)
     rules: dict[str, TaskRuleSettings] = Field(default_factory=_default_task_rules)
     flags: FlagSettings = FlagSettings()
 

@@ -9,7 +9,7 @@ For chaos testing, ``SFSYNC_CRASH_AT`` kills the process at named points (see
 :mod:`sfsync.chaos`).
 """
 
-from sfsync.writeback._apply import apply_writeback, classify_error
+from sfsync.writeback._apply import apply_writeback
 from sfsync.writeback._model import (
     ACTIONS,
     LEDGER_STATES,
@@ -25,6 +25,7 @@ from sfsync.writeback._model import (
     WritebackState,
 )
 from sfsync.writeback._plan import choose_owner, plan_writeback
+from sfsync.writeback._retry import classify_error, next_attempt_day
 from sfsync.writeback._run import WritebackRefused, run_writeback, safety_problems
 from sfsync.writeback._state import load_writeback_state
 
@@ -46,6 +47,7 @@ __all__ = [
     "choose_owner",
     "classify_error",
     "load_writeback_state",
+    "next_attempt_day",
     "plan_writeback",
     "run_writeback",
     "safety_problems",

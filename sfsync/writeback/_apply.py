@@ -45,39 +45,16 @@ from sfsync.writeback._ledger import (
     set_state,
 )
 from sfsync.writeback._model import PlannedAction, RecordFailure, WritebackPlan, WritebackResult
+from sfsync.writeback._retry import classify_error
 from sfsync.writeback._text import key_from_description
 
-__all__ = ["RETRY_CODES", "apply_writeback", "classify_error"]
+__all__ = ["apply_writeback"]
 
 log = get_logger()
 
-RETRY_CODES = frozenset(
-    {
-        "UNABLE_TO_LOCK_ROW",
-        "UNKNOWN_EXCEPTION",
-        "SERVER_UNAVAILABLE",
-        "REQUEST_RUNNING_TOO_LONG",
-        "QUERY_TIMEOUT",
-        "TIMEOUT",
-        "CONCURRENT_REQUESTS_LIMIT_EXCEEDED",
-    }
-)
-REASSIGN_CODES = frozenset({"INACTIVE_OWNER_OR_USER"})
-EXISTS_CODES = frozenset({"DUPLICATE_VALUE"})
 _RECONCILE_CHUNK = 100
 # Clock skew allowed between our ledger stamps and Salesforce's CreatedDate.
 _SKEW = timedelta(minutes=15)
-
-
-def classify_error(code: str) -> str:
-    """``retry`` (next run), ``reassign`` (next owner, now), ``exists``, or ``give_up``."""
-    if code in RETRY_CODES or "TIMEOUT" in code:
-        return "retry"
-    if code in REASSIGN_CODES:
-        return "reassign"
-    if code in EXISTS_CODES:
-        return "exists"
-    return "give_up"
 
 
 @dataclass
@@ -384,18 +361,15 @@ class _Applier:
             log.warning("writeback.in_doubt", kind=kind, records=len(batch), reason=exc.message)
             raise _Halt from None
         except ApiError as exc:
-            # The whole call was refused (400...): not applied; it would fail again now.
-            outcomes = []
+            # The whole call was refused (400...): not applied; it would fail again now,
+            # so the batch waits for a later run (see _retry).
+            code = exc.error_code or f"HTTP_{exc.status}"
+            outcomes = [
+                LedgerOutcome(item.key, "failed", error_code=code, error_message=exc.message)
+                for item in batch
+            ]
             for item in batch:
-                final = item.attempts >= self.wb.max_attempts
-                state = "abandoned" if final else "failed"
-                code = exc.error_code or f"HTTP_{exc.status}"
-                outcomes.append(
-                    LedgerOutcome(item.key, state, error_code=code, error_message=exc.message)
-                )
-                self._fail(
-                    item.action, code, exc.message, "gave_up" if final else "retry", item.attempts
-                )
+                self._fail(item.action, code, exc.message, _outcome_of(code), item.attempts)
             record_outcomes(self.warehouse, outcomes)
             log.error("writeback.call_refused", kind=kind, records=len(batch), reason=exc.message)
             raise _Halt from None
@@ -480,20 +454,20 @@ class _Applier:
                 )
                 exists.append(item)
                 continue
-            if kind_of == "retry" and item.attempts < self.wb.max_attempts:
-                outcomes.append(
-                    LedgerOutcome(item.key, "failed", error_code=code, error_message=message)
-                )
-                self._fail(item.action, code, message, "retry", item.attempts)
-                continue
-            if kind_of == "retry":
-                message = f"gave up after {item.attempts} attempts: {message}"
-            elif kind_of == "reassign":
+            if kind_of == "reassign":
+                # No owner left to try: abandoned until the owner chain changes (the
+                # planner recomputes it from the warehouse every run).
                 message = f"no active owner left to assign to: {message}"
+                outcomes.append(
+                    LedgerOutcome(item.key, "abandoned", error_code=code, error_message=message)
+                )
+                self._fail(item.action, code, message, "gave_up", item.attempts)
+                continue
+            # Refused or transient: not sent again in this run, retried by a later one.
             outcomes.append(
-                LedgerOutcome(item.key, "abandoned", error_code=code, error_message=message)
+                LedgerOutcome(item.key, "failed", error_code=code, error_message=message)
             )
-            self._fail(item.action, code, message, "gave_up", item.attempts)
+            self._fail(item.action, code, message, _outcome_of(code), item.attempts)
         return outcomes, requeue, exists
 
     def _settle_duplicates(self, items: list[_Item]) -> None:
@@ -605,6 +579,11 @@ class _Applier:
             original_owner_id=action.original_owner_id,
             reassigned_reason=action.reassigned_reason,
         )
+
+
+def _outcome_of(code: str) -> str:
+    """``retry`` (the next run tries again) or ``retry_later`` (after a back-off)."""
+    return "retry" if classify_error(code) == "retry" else "retry_later"
 
 
 def _created_at(record: dict[str, Any]) -> datetime:

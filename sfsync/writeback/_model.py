@@ -290,8 +290,9 @@ class RecordFailure:
     opportunity_id: str
     code: str
     message: str
-    # "retry": recorded as failed, retried next run; "gave_up": abandoned; "in_doubt":
-    # the call's outcome is unknown, reconciled with Salesforce next run.
+    # "retry": failed transiently, retried next run; "retry_later": refused, retried
+    # after a back-off (writeback.retry_max_days); "gave_up": abandoned (no active
+    # owner left); "in_doubt": the call's outcome is unknown, reconciled next run.
     outcome: str
     attempts: int
 
@@ -382,6 +383,7 @@ class WritebackResult:
             "failed": self.failed,
             "retry_later": sum(1 for f in self.failures if f.outcome != "gave_up"),
             "gave_up": sum(1 for f in self.failures if f.outcome == "gave_up"),
+            "waiting": self.plan.skip_reasons().get("retry_later", 0),
             "reassigned": self.reassigned_total,
             "reconciled": self.reconciled,
             "skipped": self.skipped,

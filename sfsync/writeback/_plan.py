@@ -40,6 +40,7 @@ from sfsync.writeback._model import (
     WritebackPlan,
     WritebackState,
 )
+from sfsync.writeback._retry import next_attempt_day
 from sfsync.writeback._text import completed_description, task_description, task_subject
 
 __all__ = ["OwnerChoice", "choose_owner", "plan_writeback"]
@@ -355,35 +356,28 @@ class _Planner:
     def _live_pair(
         self, p: _Pair, live: FindingView, opp: OpportunityView, own: list[_TaskStatus]
     ) -> None:
-        pending = [s for s in own if s.kind in ("in_doubt", "unsent") and s.row is not None]
-        gave_up = [
+        # Rows given up by an older sfsync (refusals were final then) are retried too.
+        pending = [
             s
             for s in own
-            if s.kind == "gave_up"
-            and s.row is not None
-            and (s.row.error_code or "") not in _NON_BLOCKING_GIVE_UPS
+            if s.row is not None
+            and (
+                s.kind in ("in_doubt", "unsent")
+                or (s.kind == "gave_up" and (s.row.error_code or "") not in _NON_BLOCKING_GIVE_UPS)
+            )
         ]
         if pending:
             row = max((s.row for s in pending if s.row is not None), key=lambda r: r.id)
-            if row.state == "sent":
-                reason = (
-                    "an earlier run was interrupted while sending this Task: Salesforce is "
-                    "asked for its key first, and it is sent again only if absent"
-                )
-            else:
-                code = f" after {row.error_code}" if row.error_code else ""
-                reason = f"retry{code} (attempt {row.attempts + 1} of {self.wb.max_attempts})"
-            self._create(p, live, opp, row.key, reason, retry=row)
-            return
-        if gave_up:
-            row = max((s.row for s in gave_up if s.row is not None), key=lambda r: r.id)
-            self._skip(
-                p,
-                "gave_up",
-                f"gave up after {row.attempts} attempt(s): {row.error_code}: {row.error_message}",
-                live,
-                key=row.key,
+            reason: str | None = (
+                "an earlier run was interrupted while sending this Task: Salesforce is "
+                "asked for its key first, and it is sent again only if absent"
+                if row.state == "sent"
+                else self._retry_reason(row)
             )
+            if reason is None:
+                self._wait(p, row, live)
+                return
+            self._create(p, live, opp, row.key, reason, retry=row)
             return
         gone = [s for s in own if s.kind in ("closed_by_person", "deleted")]
         if gone:
@@ -411,6 +405,27 @@ class _Planner:
             reason = "new finding"
         n = 1 + max((self._n(s) for s in own), default=-1)
         self._create(p, live, opp, task_key(p.rule, p.opportunity_id, live.id, n), reason)
+
+    def _retry_reason(self, row: LedgerView) -> str | None:
+        """Why a failed write is sent again today, or None while it waits (see _retry)."""
+        due = next_attempt_day(row, self.wb, self.tz) if row.state != "planned" else None
+        if due is not None and self.today < due:
+            return None
+        code = f" after {row.error_code}" if row.error_code else ""
+        return f"retry{code} (attempt {row.attempts + 1})"
+
+    def _wait(self, p: _Pair, row: LedgerView, finding: FindingView | None) -> None:
+        due = next_attempt_day(row, self.wb, self.tz)
+        refused = self._local_date(row.updated_at)
+        self._skip(
+            p,
+            "retry_later",
+            f"Salesforce refused it on {refused.isoformat() if refused else 'an earlier run'} "
+            f"({row.error_code}: {row.error_message}); attempt {row.attempts + 1} on "
+            f"{due.isoformat() if due else 'the next run'}",
+            finding,
+            key=row.key,
+        )
 
     def _closed_at(self, status: _TaskStatus) -> datetime | None:
         return status.task.closed_at if status.task else None
@@ -510,6 +525,15 @@ class _Planner:
                     finding,
                 )
                 continue
+            earlier = self.index.completions.get(status.task_id)
+            if (
+                earlier is not None
+                and earlier.state in ("failed", "abandoned")
+                and earlier.error_code != SUPERSEDED
+                and self._retry_reason(earlier) is None
+            ):
+                self._wait(p, earlier, finding)
+                continue
             previous = status.task.description if status.task else None
             if previous is None and status.row is not None:
                 previous = _str_or_none(status.row.payload.get("Description"))
@@ -604,15 +628,22 @@ class _Planner:
                     )
                 )
                 continue
-            if row is not None and row.state == "abandoned" and row.error_code != SUPERSEDED:
+            if (
+                row is not None
+                and row.state in ("failed", "abandoned")
+                and row.error_code != SUPERSEDED
+                and self._retry_reason(row) is None
+            ):
+                due = next_attempt_day(row, self.wb, self.tz)
                 self.actions.append(
                     PlannedAction(
                         "skip",
                         opportunity_id,
                         opportunity_name=opp.name,
                         key=key,
-                        reason=f"gave up: {row.error_code}: {row.error_message}",
-                        skip_code="gave_up",
+                        reason=f"Salesforce refused it ({row.error_code}: {row.error_message}); "
+                        f"attempt {row.attempts + 1} on {due.isoformat() if due else 'next run'}",
+                        skip_code="retry_later",
                         fields=changes,
                     )
                 )

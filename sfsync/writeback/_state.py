@@ -72,7 +72,10 @@ def _resolved_with_work() -> Select[Any]:
             ~exists().where(
                 done.c.action == "complete_task",
                 done.c.salesforce_id == L.c.salesforce_id,
-                done.c.state.in_(("confirmed", "abandoned")),
+                or_(
+                    done.c.state == "confirmed",
+                    and_(done.c.state == "abandoned", done.c.error_code == "SUPERSEDED"),
+                ),
             ),
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -116,7 +117,8 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
         )
     if plan.failures:
         print_table(
-            "failures on record from earlier runs (failed: retried; abandoned: gave up)",
+            "failures on record from earlier runs (failed: retried, see retry_later skips; "
+            "abandoned: given up)",
             ["state", "action", "rule", "opportunity", "attempts", "error"],
             [
                 [
@@ -135,14 +137,15 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
 def _print_applied(result: WritebackResult) -> None:
     from sfsync.console import print_table
 
-    retry = sum(1 for f in result.failures if f.outcome != "gave_up")
+    outcomes = Counter(f.outcome for f in result.failures)
     click.echo(
         f"write-back run {result.run_id}: {result.status}"
         f"{' (interrupted)' if result.interrupted else ''}; mode {result.mode or '-'}; "
         f"created {result.created}, completed {result.completed}, flags set "
         f"{result.flags_set}, cleared {result.flags_cleared}, reconciled {result.reconciled}, "
         f"reassigned {result.reassigned_total}, failed {result.failed} "
-        f"({retry} to retry, {result.failed - retry} given up); "
+        f"({outcomes['retry']} retried next run, {outcomes['retry_later']} after a back-off, "
+        f"{outcomes['in_doubt']} in doubt, {outcomes['gave_up']} given up); "
         f"{result.api_calls} API calls in {result.seconds:.1f}s"
     )
     if result.reassignments:

@@ -237,27 +237,29 @@ def test_lock_errors_are_failed_then_retried_with_the_same_key(warehouse: Wareho
     assert [f.outcome for f in first.failures] == ["retry", "retry"]
     assert {r.state for r in _ledger(warehouse).values()} == {"failed"}
     plan, second = _apply(warehouse, client, _settings())
-    assert [a.reason for a in plan.writes] == [
-        "retry after UNABLE_TO_LOCK_ROW (attempt 2 of 5)"
-    ] * 2
+    assert [a.reason for a in plan.writes] == ["retry after UNABLE_TO_LOCK_ROW (attempt 2)"] * 2
     assert second.created == 2
     rows = _ledger(warehouse)
     assert {(r.state, r.attempts) for r in rows.values()} == {("confirmed", 2)}
     assert len(client.tasks) == 2
 
 
-def test_nothing_is_retried_forever(warehouse: Warehouse) -> None:
+def test_a_lock_that_never_clears_backs_off_instead_of_retrying_every_run(
+    warehouse: Warehouse,
+) -> None:
+    """max_attempts runs in a row, then the write waits (shown in the plan), never abandoned."""
     _findings(warehouse, OPPS[:1])
     client = FakeSalesforce(answer=lambda r: ("UNABLE_TO_LOCK_ROW", "locked"))
     settings = _settings(max_attempts=3)
-    outcomes = []
+    outcomes, skips = [], []
     for _ in range(5):
-        _, result = _apply(warehouse, client, settings)
+        plan, result = _apply(warehouse, client, settings)
         outcomes.append([f.outcome for f in result.failures])
-    assert outcomes == [["retry"], ["retry"], ["gave_up"], [], []]
+        skips.append([a.skip_code for a in plan.actions if a.action == "skip"])
+    assert outcomes == [["retry"], ["retry"], ["retry"], [], []]
+    assert skips == [[], [], [], ["retry_later"], ["retry_later"]]
     (row,) = _ledger(warehouse).values()
-    assert (row.state, row.attempts) == ("abandoned", 3)
-    assert row.error_message.startswith("gave up after 3 attempts")
+    assert (row.state, row.attempts) == ("failed", 3)
 
 
 def test_an_inactive_owner_is_reassigned_in_the_same_run(warehouse: Warehouse) -> None:
@@ -291,7 +293,7 @@ def test_no_owner_left_gives_up_with_the_reason(warehouse: Warehouse) -> None:
     "code",
     ["FIELD_CUSTOM_VALIDATION_EXCEPTION", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"],
 )
-def test_permanent_errors_give_up_and_the_rest_of_the_batch_goes_on(
+def test_a_refused_record_waits_for_a_later_run_and_the_rest_of_the_batch_goes_on(
     warehouse: Warehouse, code: str
 ) -> None:
     _findings(warehouse, OPPS[:3])
@@ -299,10 +301,10 @@ def test_permanent_errors_give_up_and_the_rest_of_the_batch_goes_on(
     _, result = _apply(warehouse, client, _settings())
     assert result.created == 2
     assert [(f.opportunity_id, f.code, f.outcome) for f in result.failures] == [
-        (OPPS[1], code, "gave_up")
+        (OPPS[1], code, "retry_later")
     ]
     states = {r.opportunity_id: r.state for r in _ledger(warehouse).values()}
-    assert states == {OPPS[0]: "confirmed", OPPS[1]: "abandoned", OPPS[2]: "confirmed"}
+    assert states == {OPPS[0]: "confirmed", OPPS[1]: "failed", OPPS[2]: "confirmed"}
 
 
 def test_an_ambiguous_create_stays_in_doubt_and_is_reconciled_not_resent(
@@ -337,8 +339,8 @@ def test_a_budget_refusal_puts_the_batch_back_to_planned(warehouse: Warehouse) -
     _findings(warehouse, OPPS[:2])
     client = FakeSalesforce()
     client.raise_on_call = BudgetExhausted("limit")
-    with pytest.raises(BudgetExhausted):
-        _apply(warehouse, client, _settings())
+    _, stopped = _apply(warehouse, client, _settings())
+    assert (stopped.status, stopped.budget_stop, stopped.created) == ("partial", "limit", 0)
     # Refused before Salesforce applied anything: back to planned, not in doubt.
     assert {r.state for r in _ledger(warehouse).values()} == {"planned"}
     client.raise_on_call = None
@@ -355,7 +357,7 @@ def test_a_refused_call_fails_its_batch_and_stops(warehouse: Warehouse) -> None:
     )
     _, result = _apply(warehouse, client, _settings(batch_size=2))
     assert len(client.calls) == 1
-    assert [f.outcome for f in result.failures] == ["retry", "retry"]
+    assert [f.outcome for f in result.failures] == ["retry_later", "retry_later"]
     states = sorted(r.state for r in _ledger(warehouse).values())
     assert states == ["failed", "failed", "planned", "planned"]
 

@@ -334,19 +334,20 @@ def test_a_validation_rule_and_a_deleted_opportunity_fail_only_their_records(
     deleted = [f for f in result.failures if f.opportunity_id == doomed]
     assert deleted
     assert {f.code for f in deleted} <= {"INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED"}
-    assert all(f.outcome == "gave_up" for f in result.failures)
+    assert all(f.outcome == "retry_later" for f in result.failures)
     validation = next(f for f in result.failures if f.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION")
     assert "deal desk" in validation.message
     assert result.created == len(findings) - len(result.failures)
 
-    # Not retried: the next run skips them with the reason (attempts stay at 1).
+    # Not sent again the same day: the next run shows them waiting (attempts stay at 1).
     cycle(org, warehouse)
-    again = run_writeback(warehouse, org.settings, apply=True)
+    again = run_writeback(warehouse, org.settings, apply=True, today=result.plan.today)
     assert (again.created, again.failed) == (0, 0)
-    gave_up = [a for a in again.plan.actions if a.skip_code == "gave_up"]
-    assert len(gave_up) == len(slipping)
-    abandoned = [r for r in ledger_rows(warehouse) if r.state == "abandoned"]
-    assert all(r.attempts == 1 for r in abandoned)
+    waiting = [a for a in again.plan.actions if a.skip_code == "retry_later"]
+    assert len(waiting) == len(slipping)
+    failed = [r for r in ledger_rows(warehouse) if r.state == "failed"]
+    assert failed
+    assert all(r.attempts == 1 for r in failed)
 
 
 def test_a_person_completing_a_task_gets_a_new_one_only_after_renotify(

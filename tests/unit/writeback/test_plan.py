@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from sfsync.writeback import PlannedAction, WritebackPlan, choose_owner, plan_writeback
+from sfsync.writeback import (
+    PlannedAction,
+    WritebackPlan,
+    choose_owner,
+    next_attempt_day,
+    plan_writeback,
+)
 from sfsync.writeback._keys import complete_key, flag_key, parse_task_key, task_key
 from tests.unit.writeback.builders import (
     BOSS,
@@ -16,6 +23,7 @@ from tests.unit.writeback.builders import (
     INACTIVE_FALLBACK,
     MISSING_USER,
     NO_MANAGER,
+    NOW,
     OPP,
     OPP2,
     ORPHAN_REP,
@@ -411,8 +419,20 @@ def test_a_refused_write_is_retried_with_the_same_key() -> None:
     )
     action = only(plan)
     assert (action.action, action.key, action.reconcile) == ("create_task", KEY0, False)
-    assert action.reason == "retry after UNABLE_TO_LOCK_ROW (attempt 3 of 5)"
+    assert action.reason == "retry after UNABLE_TO_LOCK_ROW (attempt 3)"
     assert [f.key for f in plan.failures] == [KEY0]
+
+
+def test_a_transient_failure_that_outlasts_max_attempts_backs_off() -> None:
+    """Five lock errors in a row (max_attempts 5): the sixth attempt waits a day."""
+    row = ledger(KEY0, state="failed", attempts=5, error_code="UNABLE_TO_LOCK_ROW", updated_at=NOW)
+    waiting = only(plan_writeback(state([finding()], ledger_rows=[row]), settings(), TODAY))
+    assert (waiting.action, waiting.skip_code) == ("skip", "retry_later")
+    assert "attempt 6 on 2024-08-16" in waiting.reason
+    later = only(
+        plan_writeback(state([finding()], ledger_rows=[row]), settings(), TODAY + timedelta(days=1))
+    )
+    assert (later.action, later.key) == ("create_task", KEY0)
 
 
 def test_a_retry_keeps_an_owner_salesforce_refused() -> None:
@@ -437,27 +457,39 @@ def test_a_retry_keeps_an_owner_salesforce_refused() -> None:
     assert (only(plan).owner_id, only(plan).original_owner_id) == (BOSS, REP)
 
 
-def test_a_permanent_refusal_is_not_retried() -> None:
-    plan = plan_writeback(
-        state(
-            [finding()],
-            ledger_rows=[
-                ledger(
-                    KEY0,
-                    state="abandoned",
-                    attempts=1,
-                    error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                    error_message="Tasks need a type",
-                )
-            ],
-        ),
-        settings(),
-        TODAY,
-    )
+@pytest.mark.parametrize("state_", ["failed", "abandoned"])  # abandoned: by an older sfsync
+def test_a_refusal_waits_then_is_retried_with_the_same_key(state_: str) -> None:
+    """Refused on the 15th (attempt 1): shown waiting that day, retried on the 16th."""
+    rows = [
+        ledger(
+            KEY0,
+            state=state_,
+            attempts=1,
+            error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            error_message="Tasks need a type",
+            updated_at=NOW,
+        )
+    ]
+    plan = plan_writeback(state([finding()], ledger_rows=rows), settings(), TODAY)
     action = only(plan)
-    assert action.skip_code == "gave_up"
+    assert (action.skip_code, action.key) == ("retry_later", KEY0)
     assert "FIELD_CUSTOM_VALIDATION_EXCEPTION: Tasks need a type" in action.reason
+    assert "attempt 2 on 2024-08-16" in action.reason
     assert [f.key for f in plan.failures] == [KEY0]
+    retried = only(
+        plan_writeback(state([finding()], ledger_rows=rows), settings(), TODAY + timedelta(days=1))
+    )
+    assert (retried.action, retried.key) == ("create_task", KEY0)
+
+
+@pytest.mark.parametrize(("attempts", "waits"), [(1, 1), (2, 2), (3, 4), (4, 7), (9, 7)])
+def test_refusals_back_off_to_retry_max_days(attempts: int, waits: int) -> None:
+    row = ledger(
+        KEY0, state="failed", attempts=attempts, error_code="INVALID_FIELD", updated_at=NOW
+    )
+    assert next_attempt_day(row, settings().writeback, ZoneInfo("UTC")) == TODAY + timedelta(
+        days=waits
+    )
 
 
 def test_a_superseded_row_does_not_block_a_new_key() -> None:
