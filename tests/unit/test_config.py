@@ -241,3 +241,39 @@ def test_flow_requirements_are_listed() -> None:
         "salesforce.instance_url",
         "salesforce.session_id",
     ]
+
+
+def test_a_secret_file_that_is_not_text_names_the_key_and_file_not_its_bytes(
+    tmp_path: Path,
+) -> None:
+    """A binary client_secret_file is a config error, and no byte of it is echoed."""
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\xcc\x81\xfe\xffsecret-bytes\x00\x9c")
+    cfg = write(tmp_path / "c.yaml", f"salesforce:\n  client_secret_file: {secret}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg, environ={}, cwd=tmp_path)
+    message = str(caught.value)
+    assert "salesforce.client_secret_file" in message
+    assert str(secret) in message
+    assert "UTF-8" in message
+    for leak in ("0xcc", "\\xcc", "secret-bytes", "position"):
+        assert leak not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("login_url", "http://login.example.com"),
+        ("login_url", "HTTP://LOGIN.EXAMPLE.COM"),
+        ("login_url", "ftp://login.example.com"),
+        ("instance_url", "http://acme.my.salesforce.com"),
+    ],
+)
+def test_salesforce_urls_must_be_https(tmp_path: Path, key: str, value: str) -> None:
+    """Credentials never go over plain HTTP: a config error naming the key (exit 2)."""
+    cfg = write(tmp_path / "c.yaml", f"salesforce:\n  {key}: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg, environ={}, cwd=tmp_path)
+    assert f"salesforce.{key}" in str(caught.value)
+    assert "https" in str(caught.value)
+    assert caught.value.exit_code == 2
