@@ -141,7 +141,19 @@ def _record_id(value: str) -> str:
 
 
 def _readable_file(value: Path) -> Path:
-    if not value.is_file():
+    try:
+        is_file = value.is_file()
+    except OSError as exc:
+        # is_file() answers False for a missing file but raises for a directory on the
+        # way that this user may not search (EACCES): that is a config problem too.
+        hint = (
+            " (a directory on its path is not readable by this user)"
+            if isinstance(exc, PermissionError)
+            else ""
+        )
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"file {str(value)!r} cannot be checked: {reason}{hint}") from None
+    if not is_file:
         raise ValueError(f"file {str(value)!r} does not exist or is not a file")
     if not os.access(value, os.R_OK):
         raise ValueError(f"file {str(value)!r} is not readable")

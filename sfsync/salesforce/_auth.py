@@ -58,7 +58,22 @@ def tls_context(settings: SalesforceSettings) -> ssl.SSLContext:
     """System CAs plus ``salesforce.ca_bundle`` (the dev org's local CA, a corporate proxy's)."""
     context = ssl.create_default_context()
     if settings.ca_bundle:
-        context.load_verify_locations(cafile=str(settings.ca_bundle))
+        bundle = str(settings.ca_bundle)
+        try:
+            context.load_verify_locations(cafile=bundle)
+        except ssl.SSLError as exc:
+            # OpenSSL's words ("no certificate or crl found") do not say which file or key.
+            raise ConfigError(
+                [
+                    f"salesforce.ca_bundle: {bundle!r} is not a PEM certificate bundle "
+                    f"({exc.reason or exc.strerror or exc}); it must hold one or more "
+                    "'-----BEGIN CERTIFICATE-----' blocks"
+                ]
+            ) from None
+        except OSError as exc:  # removed or made unreadable since the config was loaded
+            raise ConfigError(
+                [f"salesforce.ca_bundle: cannot read {bundle!r}: {exc.strerror or exc}"]
+            ) from None
     return context
 
 
