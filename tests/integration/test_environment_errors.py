@@ -7,22 +7,42 @@ revision, dates out of range, a warehouse file that is not a database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import re
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from tests.cli_helpers import Outcome, run_sfsync
+from sfsync import runner
+from sfsync.devorg._http import Request, Response
+from sfsync.extract import _sync
+from sfsync.warehouse import _engine
+from sfsync.warehouse.models import Opportunity, Run
+from tests.cli_helpers import Outcome, run_cli, run_sfsync
 from tests.integration.conftest import OrgFactory
 
 
 def assert_no_bug(stderr: str) -> None:
     assert "bug" not in stderr, stderr
     assert "Traceback" not in stderr, stderr
+
+
+def paragraph(stderr: str) -> str:
+    """The error paragraph that ends stderr (after any log lines)."""
+    start = stderr.rfind("error: ")
+    assert start >= 0, stderr
+    return stderr[start:]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -84,3 +104,159 @@ def test_a_ca_bundle_that_is_not_a_certificate_exits_2(
         assert str(bogus) in outcome.output
         assert "PEM" in outcome.output
         assert_no_bug(outcome.stderr)
+
+
+# --------------------------------------------------------------------------- 2. the database fails
+
+
+def page_count(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+def sfsync_runs(url: str) -> list[tuple[str, str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(r.kind, r.status) for r in conn.execute(select(Run.kind, Run.status))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", ["sync", "run"])
+def test_a_full_disk_during_a_sync_exits_3_naming_the_database(
+    running_org: OrgFactory, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """SQLite's max_page_count makes the disk "full" at the first page the sync needs."""
+    org = running_org(300)
+    database = org.tmp / "warehouse.db"
+    full_at = f"PRAGMA max_page_count={page_count(database)}"
+    monkeypatch.setattr(_engine, "SQLITE_PRAGMAS", (*_engine.SQLITE_PRAGMAS, full_at))
+    outcome = run_cli(command, env=org.env)
+    assert outcome.exit_code == 3, outcome.output
+    assert str(database) in outcome.stderr
+    assert "the disk holding" in outcome.stderr
+    assert "database or disk is full" in outcome.stderr  # SQLite's own words, once
+    assert "[SQL:" not in outcome.stderr  # no statement, no row values
+    assert_no_bug(outcome.stderr)
+    assert outcome.stdout == ""  # no summary claiming what was synced
+    monkeypatch.undo()
+    assert all(status != "ok" for _kind, status in sfsync_runs(org.database_url))
+
+
+class KillablePostgres:
+    """A TCP relay in front of PostgreSQL that the test can take down like a stopped server.
+
+    ``stop()`` refuses new connections (the listening socket is gone) and cuts the
+    open ones, as ``pg_ctl stop -m immediate`` looks to a client.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._target = make_url(url)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return self._target.set(host="127.0.0.1", port=self.port).render_as_string(
+            hide_password=False
+        )
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(
+                (self._target.host or "127.0.0.1", self._target.port or 5432)
+            )
+            with self._lock:
+                if self.stopped.is_set():
+                    client.close()
+                    upstream.close()
+                    continue
+                self._open += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped.set()
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["sync", "run"])
+def test_postgres_stopping_mid_sync_exits_3_naming_the_database(
+    running_org: OrgFactory, postgres_url: str, command: str
+) -> None:
+    """The server goes away when the first Opportunity page is requested."""
+    server = KillablePostgres(postgres_url)
+    org = running_org(300, database_url=server.url)
+
+    def stop_postgres(phase: str, req: Request, _response: Response | None) -> None:
+        query = req.param("q") or ""
+        first = phase == "before" and not server.stopped.is_set()
+        if first and re.search(r"\bFROM Opportunity\b", query):
+            server.stop()
+
+    org.server.add_hook(stop_postgres)
+    secret = "pg-password-never-shown"
+    outcome = run_sfsync(command, env={**org.env, "SFSYNC_DATABASE__PASSWORD": secret})
+    assert server.stopped.is_set()
+    assert outcome.exit_code == 3, outcome.output
+    shown = make_url(server.url).render_as_string(hide_password=True)
+    assert shown in outcome.stderr
+    assert "went away" in outcome.stderr
+    assert secret not in outcome.output
+    assert_no_bug(outcome.stderr)
+    assert outcome.stdout == ""
+    # Nothing half-written is claimed: no run says ok, the Opportunity page is not there.
+    assert all(status != "ok" for _kind, status in sfsync_runs(postgres_url))
+    engine = create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Opportunity)).scalar() == 0
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", ["sync", "run"])
+def test_a_run_that_cannot_be_recorded_still_reports_the_original_error(
+    running_org: OrgFactory, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """The work fails (wrong client secret); recording the run then fails too (the database
+    is gone): the user reads the first failure, not the second."""
+    org = running_org(20)
+
+    def database_gone(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError(
+            "UPDATE run SET status=?", {}, sqlite3.OperationalError("disk I/O error")
+        )
+
+    for module in (_sync, runner):
+        monkeypatch.setattr(module, "merge_counts", database_gone)
+        monkeypatch.setattr(module, "finish_run", database_gone)
+    env = {**org.env, "SFSYNC_SALESFORCE__CLIENT_SECRET": "not-the-secret"}
+    outcome = run_cli(command, env=env)
+    assert outcome.exit_code == 3, outcome.output
+    assert "invalid_client" in outcome.stderr, outcome.stderr
+    assert "disk I/O error" not in paragraph(outcome.stderr)
+    assert_no_bug(outcome.stderr)
