@@ -128,7 +128,23 @@ class SfsyncGroup(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
         except Exception as exc:
-            _fail(ctx.find_object(App), exc)
+            app = ctx.find_object(App)
+            _fail(app, _environment_failure(app, exc) or exc)
+
+
+def _environment_failure(app: App | None, exc: Exception) -> SfsyncError | None:
+    """A database that failed under the command (full disk, server gone) as an sfsync error.
+
+    Every command gets this one mapping; the original stays the cause (``-v`` shows it).
+    """
+    if app is None or app._loaded is None:
+        return None
+    from sfsync.warehouse import database_failure
+
+    mapped = database_failure(exc, app._loaded.settings.database)
+    if mapped is not None:
+        mapped.__cause__ = exc
+    return mapped
 
 
 pass_app = click.make_pass_decorator(App)

@@ -20,7 +20,13 @@ from sfsync.errors import EXIT_BUDGET, EXIT_OK, EXIT_PARTIAL, BudgetExhausted, S
 from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.lock import acquire_run_lock
-from sfsync.warehouse.runs import finish_run, mark_interrupted_runs, merge_counts, start_run
+from sfsync.warehouse.runs import (
+    finish_run,
+    mark_interrupted_runs,
+    merge_counts,
+    recording,
+    start_run,
+)
 
 __all__ = ["RunOutcome", "run_once"]
 
@@ -148,14 +154,18 @@ def run_once(
                 if owned_client:
                     client.close()
             outcome.seconds = time.monotonic() - started
-            merge_counts(warehouse, run_id, "stages", dict(outcome.stages))
-            finish_run(
-                warehouse,
-                run_id,
-                outcome.status if outcome.status != "running" else "failed",
-                api_calls=outcome.api_calls,
-                error=str(outcome.error) if outcome.error else None,
-            )
+            # A run failing on its database must report that, not the failure to record it.
+            failing = outcome.status == "failed"
+            with recording(run_id, failing=failing):
+                merge_counts(warehouse, run_id, "stages", dict(outcome.stages))
+            with recording(run_id, failing=failing):
+                finish_run(
+                    warehouse,
+                    run_id,
+                    outcome.status if outcome.status != "running" else "failed",
+                    api_calls=outcome.api_calls,
+                    error=str(outcome.error) if outcome.error else None,
+                )
             log.info(
                 "run.done",
                 status=outcome.status,

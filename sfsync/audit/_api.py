@@ -37,7 +37,7 @@ from sfsync.logging import get_logger
 from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.models import Waiver
-from sfsync.warehouse.runs import finish_run, merge_counts, start_run
+from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
 
 __all__ = [
     "FINDING_STATUSES",
@@ -137,7 +137,8 @@ def run_audit(
         merge_counts(warehouse, current_run, "audit", summary.as_counts())
     except BaseException as exc:
         if own_run:
-            finish_run(warehouse, current_run, "failed", error=f"{type(exc).__name__}: {exc}")
+            with recording(current_run, failing=True):
+                finish_run(warehouse, current_run, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     if own_run:
         finish_run(warehouse, current_run, "ok")

@@ -62,7 +62,7 @@ from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
 from sfsync.salesforce.formats import parse_datetime, soql_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import SyncState, table_of
-from sfsync.warehouse.runs import finish_run, merge_counts, start_run
+from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
 
 __all__ = [
     "ObjectResult",
@@ -213,10 +213,15 @@ def run_sync(
         raise
     finally:
         result.seconds = time.monotonic() - started
-        merge_counts(warehouse, run, "sync", result.counts())
+        # If the sync is failing (the database, say), a failure to record it must not
+        # replace the error the user should read.
+        failing = result.status == "failed"
+        with recording(run, failing=failing):
+            merge_counts(warehouse, run, "sync", result.counts())
         if own_run:
             error = str(result.error) if result.error else None
-            finish_run(warehouse, run, result.status, api_calls=result.api_calls, error=error)
+            with recording(run, failing=failing):
+                finish_run(warehouse, run, result.status, api_calls=result.api_calls, error=error)
         if owned_client and client is not None:
             client.close()
         if own_run:

@@ -11,14 +11,20 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from sfsync.config import DatabaseSettings
-from sfsync.errors import ConfigError, DatabaseUnreachable, SchemaError
+from sfsync.errors import ConfigError, DatabaseUnreachable, SchemaError, SfsyncError
 from sfsync.logging import redact_text
 
-__all__ = ["Warehouse", "create_warehouse_engine", "open_warehouse"]
+__all__ = ["Warehouse", "create_warehouse_engine", "database_failure", "open_warehouse"]
 
 
 @dataclass
@@ -67,6 +73,78 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+
+
+# SQLite's primary result codes (sqlite3.h) for trouble with the file or the disk under it.
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+
+# PostgreSQL SQLSTATEs: the server shut down or is starting / stopping; its disk is full.
+_PG_SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
+_PG_DISK_FULL = "53100"
+
+_KEPT = (
+    "the change in progress was rolled back and nothing of it is recorded as done; "
+    "what was committed before is kept"
+)
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only (no SQL, no row values), redacted."""
+    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(source).strip().splitlines()
+    return redact_text(lines[0].strip() if lines else type(source).__name__)
+
+
+def database_failure(exc: BaseException, settings: DatabaseSettings) -> SfsyncError | None:
+    """The error to report when the database itself failed under a command, else None.
+
+    A full disk, a file SQLite can no longer read or write, a PostgreSQL server that
+    went away or stopped accepting connections: the environment, not a bug in
+    sfsync. The message names the database (``display_url``: never the password)
+    and what happened; anything else (a constraint, a syntax error) is not mapped.
+    """
+    if not isinstance(exc, DBAPIError):
+        return None
+    where = f"{settings.display_url()!r} (database.url)"
+    reason = first_line(exc)
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        primary = sqlite_code & 0xFF
+        if primary == _SQLITE_FULL:
+            return DatabaseUnreachable(
+                f"the disk holding the database {where} is full (SQLite: {reason}); "
+                f"{_KEPT}. Free some space (or raise the file system's quota) and run the "
+                "command again"
+            )
+        if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+            return DatabaseUnreachable(
+                f"cannot read or write the database {where} (SQLite: {reason}); {_KEPT}. "
+                "Check the disk and the file's permissions, then run the command again"
+            )
+        return None
+    if make_url(settings.url).get_backend_name() != "postgresql":
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == _PG_DISK_FULL:
+        return DatabaseUnreachable(
+            f"the disk of the database server of {where} is full ({reason}); {_KEPT}. "
+            "Free some space on the server and run the command again"
+        )
+    gone = (
+        exc.connection_invalidated
+        or (isinstance(sqlstate, str) and sqlstate.startswith("08"))
+        or sqlstate in _PG_SHUTDOWN
+        # psycopg gives no SQLSTATE when it cannot talk to the server at all.
+        or (sqlstate is None and isinstance(exc, OperationalError))
+    )
+    if gone:
+        return DatabaseUnreachable(
+            f"the database server went away during the command: {where} cannot be "
+            f"reached ({reason}); {_KEPT}. Run the command again when the server is back"
+        )
+    return None
 
 
 def create_warehouse_engine(settings: DatabaseSettings) -> Engine:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from sfsync.warehouse._engine import Warehouse
+from sfsync.logging import get_logger
+from sfsync.warehouse._engine import Warehouse, first_line
 from sfsync.warehouse.models import Run
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "mark_interrupted_runs",
     "merge_counts",
     "recent_runs",
+    "recording",
     "start_run",
 ]
 
@@ -58,6 +62,26 @@ def merge_counts(warehouse: Warehouse, run_id: int, stage: str, counts: dict[str
         if run is None:
             raise LookupError(f"run {run_id} does not exist")
         run.counts = {**run.counts, stage: counts}
+
+
+@contextmanager
+def recording(run_id: int, *, failing: bool) -> Iterator[None]:
+    """Around recording a run's counts or end in a ``finally:`` block.
+
+    When the work itself is failing (``failing``), a failure to record it is most
+    likely the same trouble (the disk is full, the server went away): it is logged,
+    not raised, so the error the user reads is the original one. The row then keeps
+    what it said before (``running``: the next run marks it ``interrupted``), never
+    a status the work did not reach. When the work succeeded, the failure is raised.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not failing:
+            raise
+        get_logger().warning(
+            "run.not_recorded", run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}"
+        )
 
 
 def finish_run(

@@ -11,7 +11,7 @@ from sfsync.errors import BudgetExhausted, UsageError
 from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.salesforce import SalesforceClient
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.runs import finish_run, latest_run, merge_counts, start_run
+from sfsync.warehouse.runs import finish_run, latest_run, merge_counts, recording, start_run
 from sfsync.writeback._apply import apply_writeback
 from sfsync.writeback._model import WritebackPlan, WritebackResult
 from sfsync.writeback._plan import plan_writeback
@@ -98,10 +98,12 @@ def run_writeback(
         try:
             result = _plan_and_go(warehouse, settings, client, apply, force, run, day, should_stop)
         except BudgetExhausted as exc:
-            finish_run(warehouse, run, "partial", error=exc.message)
+            with recording(run, failing=True):
+                finish_run(warehouse, run, "partial", error=exc.message)
             raise
         except BaseException as exc:
-            finish_run(warehouse, run, "failed", error=f"{type(exc).__name__}: {exc}")
+            with recording(run, failing=True):
+                finish_run(warehouse, run, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             unbind_run()
