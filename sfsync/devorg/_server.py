@@ -171,11 +171,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.headers.get("Connection", "").lower() == "close":
             self.close_connection = True
+        # Recorded before the answer leaves: a client that has its answer finds it in the log.
+        app.record(req, response.status, started)
         try:
             self._write(response)
         except OSError:
             self.close_connection = True
-        app.record(req, response.status, started)
 
     def _write(self, response: Response) -> None:
         status = HTTPStatus(response.status)
