@@ -192,14 +192,19 @@ class SalesforceSettings(_Section):
     session_id: SecretStr | None = None
     ca_bundle: ReadableFile | None = None
     timeout_s: float = Field(default=60.0, gt=0, le=600)
+    deadline_s: float = Field(default=600.0, gt=0, le=3600)
+    max_response_mb: int = Field(default=32, ge=1, le=1024)
 
     @field_validator("login_url", "instance_url")
     @classmethod
     def _https_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        if not re.match(r"^https://[^/\s]+", value, re.IGNORECASE):
+            raise ValueError(
+                f"{value!r} is not an https:// URL (sfsync never sends credentials over "
+                "plain HTTP)"
+            )
         return value.rstrip("/")
 
     def missing_for_flow(self) -> list[str]:
@@ -711,6 +716,12 @@ def _resolve_secret_files(data: dict[str, Any], problems: list[str], source: str
             node[key] = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             problems.append(f"{where}: cannot read {str(path)!r}: {exc.strerror or exc}")
+        except UnicodeDecodeError:
+            # Never the decoder's message: it quotes a byte of the secret.
+            problems.append(
+                f"{where}: {str(path)!r} is not UTF-8 text (the file must hold the secret "
+                "as text, e.g. a PEM key or the client secret on one line)"
+            )
 
 
 def _flow_warnings(settings: Settings) -> list[str]:

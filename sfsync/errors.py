@@ -37,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DataFileError",
     "DatabaseUnreachable",
+    "InsecureEndpoint",
     "LockHeld",
     "PartialFailure",
     "RecordError",
@@ -114,6 +115,12 @@ class DatabaseUnreachable(SfsyncError):
 
 class SalesforceUnreachable(SfsyncError):
     """Salesforce cannot be reached (connection errors, timeouts, 5xx after retries)."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class InsecureEndpoint(SfsyncError):
+    """Salesforce pointed sfsync at a URL it will not send credentials to (not https://)."""
 
     exit_code = EXIT_UNREACHABLE
 

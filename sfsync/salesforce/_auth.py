@@ -27,6 +27,15 @@ from sfsync.config import SalesforceSettings
 from sfsync.errors import AuthError, ConfigError, SalesforceUnreachable
 from sfsync.logging import get_logger, register_secrets
 from sfsync.salesforce._errors import parse_body
+from sfsync.salesforce._transport import (
+    capped_body,
+    deadline_context,
+    is_certificate_error,
+    is_unreachable_host,
+    refuse_plain_http,
+    require_https,
+)
+from sfsync.salesforce._transport import deadline as request_deadline
 
 __all__ = ["SalesforceSession", "http_client", "login", "tls_context"]
 
@@ -78,12 +87,16 @@ def tls_context(settings: SalesforceSettings) -> ssl.SSLContext:
 
 
 def http_client(settings: SalesforceSettings, *, timeout: float | None = None) -> httpx.Client:
-    """An httpx client with sfsync's TLS trust and timeouts (env proxies/CA not consulted)."""
+    """An httpx client with sfsync's TLS trust and timeouts (env proxies/CA not consulted).
+
+    HTTPS only, and its sockets honour the current request's deadline (see ``_transport``).
+    """
     return httpx.Client(
-        verify=tls_context(settings),
+        verify=deadline_context(tls_context(settings)),
         timeout=httpx.Timeout(timeout or settings.timeout_s, connect=min(10.0, settings.timeout_s)),
         trust_env=False,
         headers={"User-Agent": "sfsync", "Sforce-Call-Options": "client=sfsync"},
+        event_hooks={"request": [refuse_plain_http]},
     )
 
 
@@ -128,7 +141,8 @@ def _with_deadline(
     while True:
         timeout = min(settings.timeout_s, deadline - clock())
         try:
-            return _login_once(settings, http, timeout=timeout)
+            with request_deadline(min(settings.deadline_s, max(timeout, 0.001))):
+                return _login_once(settings, http, timeout=timeout)
         except _Transient as exc:
             attempt += 1
             delay = min(2.0**attempt, 10.0) * random.uniform(0.5, 1.0)
@@ -146,19 +160,44 @@ class _Transient(Exception):
     pass
 
 
+def _unreachable(settings: SalesforceSettings, url: str, exc: BaseException) -> Exception:
+    """A login failure worth another attempt (_Transient), or one that is not."""
+    if is_certificate_error(exc):
+        return SalesforceUnreachable(
+            f"the TLS certificate of {url} (salesforce.login_url) does not verify: {exc}. If "
+            "the org is reached through a proxy with its own CA, set salesforce.ca_bundle"
+        )
+    if is_unreachable_host(exc):
+        return SalesforceUnreachable(
+            f"cannot connect to {url} (salesforce.login_url): {exc}. Check the host name "
+            "(e.g. https://login.salesforce.com, https://test.salesforce.com or your My "
+            "Domain URL) and that this machine can reach it"
+        )
+    return _Transient(f"{type(exc).__name__}: {exc}")
+
+
 def _post(
-    http: httpx.Client, url: str, *, timeout: float, soap: bool = False, **kwargs: Any
+    settings: SalesforceSettings,
+    http: httpx.Client,
+    url: str,
+    *,
+    timeout: float,
+    soap: bool = False,
+    **kwargs: Any,
 ) -> tuple[int, str, str | None]:
+    limit = settings.max_response_mb * 1024 * 1024
     try:
-        response = http.post(url, timeout=timeout, **kwargs)
+        with http.stream("POST", url, timeout=timeout, **kwargs) as response:
+            body = capped_body(response.iter_bytes(), limit, "the login request")
     except httpx.TransportError as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        raise _unreachable(settings, url, exc) from None
     status = response.status_code
     # SOAP reports a refused login as an HTTP 500 fault: that is an answer, not an outage.
     soap_fault = soap and status == 500
     if status in (420, 429) or (status >= 500 and not soap_fault):
         raise _Transient(f"HTTP {status}")
-    return status, response.text, response.headers.get("Date")
+    text = body.decode(response.encoding or "utf-8", "replace")
+    return status, text, response.headers.get("Date")
 
 
 def _login_once(
@@ -170,6 +209,7 @@ def _login_once(
         return _soap_login(settings, http, timeout=timeout)
     form = _token_form(settings)
     status, text, server_date = _post(
+        settings,
         http,
         f"{settings.login_url}/services/oauth2/token",
         timeout=timeout,
@@ -181,9 +221,13 @@ def _login_once(
         raise _auth_failure(settings, status, body)
     identity = str(body.get("id") or "")
     parts = [p for p in urlparse(identity).path.split("/") if p]
+    instance_url = require_https(
+        str(body.get("instance_url") or settings.login_url).rstrip("/"),
+        f"the instance_url in the token reply of {settings.login_url}",
+    )
     return SalesforceSession(
         access_token=str(body["access_token"]),
-        instance_url=str(body.get("instance_url") or settings.login_url).rstrip("/"),
+        instance_url=instance_url,
         user_id=parts[-1] if len(parts) >= 2 else None,
         org_id=parts[-2] if len(parts) >= 2 else None,
         flow=settings.auth,
@@ -260,6 +304,7 @@ def _soap_login(
         "</urn:login></env:Body></env:Envelope>"
     )
     status, text, server_date = _post(
+        settings,
         http,
         f"{settings.login_url}/services/Soap/u/{settings.api_version}",
         timeout=timeout,
@@ -297,6 +342,7 @@ def _soap_login(
             f"(salesforce.login_url): {reason or f'HTTP {status}'}. Check salesforce.username, "
             "salesforce.password and salesforce.security_token"
         )
+    require_https(server_url, f"the serverUrl in the SOAP login reply of {settings.login_url}")
     parsed = urlparse(server_url)
     # simple-salesforce strips "-api" from SOAP server hosts; so do we.
     host = (parsed.hostname or "").replace("-api", "")
@@ -317,18 +363,21 @@ def _session_flow(
 ) -> SalesforceSession:
     """A session id given in config; the user comes from the OAuth userinfo endpoint."""
     token = settings.session_id.get_secret_value() if settings.session_id else ""
-    instance = str(settings.instance_url)
+    instance = require_https(str(settings.instance_url), "salesforce.instance_url")
+    limit = settings.max_response_mb * 1024 * 1024
     try:
-        response = http.get(
+        with http.stream(
+            "GET",
             f"{instance}/services/oauth2/userinfo",
             timeout=timeout,
             headers={"Authorization": f"Bearer {token}"},
-        )
+        ) as response:
+            raw = capped_body(response.iter_bytes(), limit, "the userinfo request")
     except httpx.TransportError as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        raise _unreachable(settings, instance, exc) from None
     if response.status_code >= 500:
         raise _Transient(f"HTTP {response.status_code}")
-    body = parse_body(response.text)
+    body = parse_body(raw.decode(response.encoding or "utf-8", "replace"))
     if response.status_code in (401, 403):
         raise AuthError(
             f"Salesforce refused salesforce.session_id at {instance} (salesforce.instance_url): "

@@ -21,6 +21,12 @@ from sfsync.errors import ApiError, SalesforceUnreachable, SfsyncError
 from sfsync.logging import get_logger
 from sfsync.salesforce._auth import tls_context
 from sfsync.salesforce._errors import classify_response, non_json, parse_body
+from sfsync.salesforce._transport import (
+    capped_body,
+    deadline,
+    deadline_context,
+    refuse_plain_http,
+)
 
 if TYPE_CHECKING:
     from sfsync.salesforce._client import SalesforceClient
@@ -84,13 +90,14 @@ class BulkQuery:
         self.poll_s = poll_s
         settings = client.settings
         self.http = httpx.Client(
-            verify=tls_context(settings),
+            verify=deadline_context(tls_context(settings)),
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             trust_env=False,
             headers={"Sforce-Call-Options": "client=sfsync"},
-            event_hooks={"response": [self._observe]},
+            event_hooks={"request": [refuse_plain_http], "response": [self._observe]},
             transport=client.httpx_transport,
         )
+        self.max_bytes = settings.max_response_mb * 1024 * 1024
 
     def _observe(self, response: httpx.Response) -> None:
         self.client.observe_headers(response.headers)
@@ -100,13 +107,19 @@ class BulkQuery:
 
     def _json(self, what: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
         def send(_sf: object) -> dict[str, Any]:
-            response = self.http.request(
+            request = self.http.build_request(
                 method,
                 self._url(path),
                 json=body,
                 headers={**self.client.bearer_headers(), "Accept": "application/json"},
             )
-            parsed = parse_body(response.text)
+            response = self.http.send(request, stream=True)
+            try:
+                raw = capped_body(response.iter_bytes(), self.max_bytes, what)
+            finally:
+                response.close()
+            text = raw.decode(response.encoding or "utf-8", "replace")
+            parsed = parse_body(text)
             if response.status_code >= 300:
                 error = classify_response(
                     response.status_code, parsed, what=what, headers=dict(response.headers)
@@ -117,7 +130,7 @@ class BulkQuery:
                     )
                 raise error
             if not isinstance(parsed, dict):
-                raise non_json(response.status_code, response.text, what=what)
+                raise non_json(response.status_code, text, what=what)
             return parsed
 
         return self.client.call(what, send)
@@ -189,7 +202,9 @@ class BulkQuery:
         while True:
             response = self.client.call(what, lambda _sf: self._open_page(job_id, locator, what))
             try:
-                yield from self._read_page(response, what)
+                # The page streams in the caller's rhythm; its download still has a deadline.
+                with deadline(self.client.settings.deadline_s):
+                    yield from self._read_page(response, what)
                 return
             except (TruncatedPage, httpx.TransportError) as exc:
                 attempt += 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import requests
@@ -40,7 +40,7 @@ from sfsync.errors import (
     SfsyncError,
 )
 from sfsync.logging import get_logger
-from sfsync.salesforce._auth import SalesforceSession, login
+from sfsync.salesforce._auth import SalesforceSession, login, tls_context
 from sfsync.salesforce._budget import ApiBudget, parse_limit_info
 from sfsync.salesforce._bulk import BulkChunk, BulkQuery
 from sfsync.salesforce._errors import (
@@ -49,6 +49,13 @@ from sfsync.salesforce._errors import (
     classify_response,
     classify_transport,
     non_json,
+)
+from sfsync.salesforce._transport import (
+    HttpsAdapter,
+    RefusePlainHttp,
+    capped_body,
+    deadline,
+    deadline_context,
 )
 
 __all__ = ["RetryPolicy", "SalesforceClient", "SubResponse"]
@@ -95,15 +102,32 @@ class SubResponse:
 
 
 class _TimeoutSession(requests.Session):
-    """A requests session that puts a timeout on every request (simple-salesforce sets none)."""
+    """The requests session under simple-salesforce (which sets no timeout, reads any size).
 
-    def __init__(self, timeout: tuple[float, float]) -> None:
+    HTTPS only (``http://`` is mounted on an adapter that refuses), sfsync's TLS trust
+    with deadline-aware sockets, a timeout on every request, and each body read in
+    chunks up to ``max_bytes`` before simple-salesforce parses it.
+    """
+
+    def __init__(self, settings: SalesforceSettings) -> None:
         super().__init__()
-        self._timeout = timeout
+        self._timeout = (min(10.0, settings.timeout_s), settings.timeout_s)
+        self._max_bytes = settings.max_response_mb * 1024 * 1024
+        self.mount("https://", HttpsAdapter(deadline_context(tls_context(settings))))
+        self.mount("http://", RefusePlainHttp())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, *args, **kwargs)
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        try:
+            what = f"{method!s} {urlsplit(str(url)).path}"
+            # iter_content maps urllib3's read errors to requests' own, like .content does.
+            chunks = response.iter_content(65536)
+            response._content = capped_body(chunks, self._max_bytes, what)
+        finally:
+            response.close()  # the connection goes back to the pool
+        return response
 
 
 @dataclass
@@ -192,9 +216,8 @@ class SalesforceClient:
     def _build(self) -> None:
         assert self.session is not None
         if self._http is None:
-            http = _TimeoutSession((min(10.0, self.settings.timeout_s), self.settings.timeout_s))
-            http.verify = str(self.settings.ca_bundle) if self.settings.ca_bundle else True
-            # Otherwise REQUESTS_CA_BUNDLE / proxy env vars silently override `verify`.
+            http = _TimeoutSession(self.settings)
+            # Otherwise REQUESTS_CA_BUNDLE / proxy env vars silently override the trust.
             http.trust_env = False
             http.headers["Sforce-Call-Options"] = "client=sfsync"
             http.hooks["response"].append(self._on_response)
@@ -268,7 +291,8 @@ class SalesforceClient:
                 self.api_calls += 1
             assert self._sf is not None, "call login() first"
             try:
-                return fn(self._sf)
+                with deadline(self.settings.deadline_s):
+                    return fn(self._sf)
             except Exception as raw:
                 error = self._map(raw, what)
             if isinstance(error, SessionExpired):

@@ -14,6 +14,7 @@ from sfsync.errors import (
     ApiError,
     BudgetExhausted,
     RetryableError,
+    SalesforceUnreachable,
     SessionExpired,
     SfsyncError,
 )
@@ -111,10 +112,18 @@ def classify_response(
     return ApiError(text, status=status, error_code=code)
 
 
-def classify_transport(exc: BaseException, *, what: str) -> TransportError:
-    """A transport failure (requests or httpx) as a retryable error."""
+def classify_transport(exc: BaseException, *, what: str) -> SfsyncError:
+    """A transport failure (requests or httpx): retryable, unless a certificate is refused."""
     import httpx
     import requests
+
+    from sfsync.salesforce._transport import is_certificate_error
+
+    if is_certificate_error(exc):
+        return SalesforceUnreachable(
+            f"{what} failed: the server's TLS certificate does not verify ({exc}). If the "
+            "org is reached through a proxy with its own CA, set salesforce.ca_bundle"
+        )
 
     refused = isinstance(
         exc, requests.exceptions.ConnectTimeout | httpx.ConnectError | httpx.ConnectTimeout

@@ -30,6 +30,7 @@ class FakeServer:
         self._listener.settimeout(0.2)
         self.port = int(self._listener.getsockname()[1])
         self.received = bytearray()
+        self.connections = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._context: ssl.SSLContext | None = None
@@ -55,6 +56,8 @@ class FakeServer:
                 conn, _ = self._listener.accept()
             except (TimeoutError, OSError):
                 continue
+            with self._lock:
+                self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, raw: socket.socket) -> None:

@@ -7,12 +7,14 @@ among them, and a refused plain-HTTP URL is refused before any connection.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.cli_helpers import run_sfsync
-from tests.integration.fake_servers import FakeServer, json_answer
+from tests.integration.fake_servers import FakeServer, Responder, dripping, json_answer
 
 CANARY_SECRET = "canary-client-secret-5b1f0e"
 CANARY_TOKEN = "00DCANARY!canary-access-token-77d2"
@@ -28,7 +30,8 @@ def _config(tmp_path: Path, salesforce: dict[str, object]) -> dict[str, str]:
     }
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {"SFSYNC_CONFIG": str(path), "SFSYNC_SALESFORCE__CLIENT_SECRET": CANARY_SECRET}
-    assert run_sfsync("db", "upgrade", env=env).exit_code == 0
+    database = {"SFSYNC_DATABASE_URL": config["database"]["url"]}  # type: ignore[index]
+    assert run_sfsync("db", "upgrade", env=database).exit_code == 0
     return env
 
 
@@ -123,3 +126,96 @@ def test_a_soap_login_pointing_at_plain_http_gets_no_session(tmp_path: Path) -> 
             assert plain.url in outcome.stderr
             assert bytes(plain.received) == b""
             _nothing_leaked(plain, outcome.stdout, outcome.stderr)
+
+
+def _token_then(answer: Responder, server_url: list[str]) -> Responder:
+    """A login host that is also the instance: a token at once, then ``answer``."""
+
+    def respond(request: bytes, conn: socket.socket) -> bytes | None:
+        if b"/services/oauth2/token" in request.split(b"\r\n", 1)[0]:
+            return json_answer(
+                json.dumps(
+                    {
+                        "access_token": CANARY_TOKEN,
+                        "instance_url": server_url[0],
+                        "id": f"{server_url[0]}/id/00D000000000001AAA/005000000000001AAA",
+                    }
+                )
+            )
+        return answer(request, conn)
+
+    return respond
+
+
+@pytest.mark.parametrize("head_first", [True, False], ids=["dripping body", "dripping headers"])
+def test_a_server_that_drips_ends_the_call_at_its_deadline(
+    tmp_path: Path, head_first: bool
+) -> None:
+    """timeout_s bounds each read; deadline_s bounds the whole request (2,000 s of drip)."""
+    url: list[str] = []
+    drip = dripping(b"{" + b" " * 2000 + b"}", head_first=head_first, every_s=1.0)
+    with FakeServer(_token_then(drip, url), tls=True, ca_dir=tmp_path) as server:
+        url.append(server.url)
+        env = _config(
+            tmp_path,
+            {
+                "login_url": server.url,
+                "ca_bundle": str(server.ca_path),
+                "timeout_s": 3,
+                "deadline_s": 5,
+            },
+        )
+        outcome = run_sfsync("sync", env=env, timeout=120)  # hangs for 2,000 s without it
+    assert outcome.exit_code == 3, outcome.output
+    assert "Read timed out" in outcome.stderr or "deadline" in outcome.stderr
+    assert "bug" not in outcome.stderr
+
+
+def test_a_dripping_login_host_ends_the_login_at_its_deadline(tmp_path: Path) -> None:
+    drip = dripping(b"{" + b" " * 2000 + b"}", head_first=True, every_s=1.0)
+    with FakeServer(drip, tls=True, ca_dir=tmp_path) as server:
+        env = _config(
+            tmp_path,
+            {"login_url": server.url, "ca_bundle": str(server.ca_path), "timeout_s": 2},
+        )
+        outcome = run_sfsync("sync", env=env, timeout=120)
+    assert outcome.exit_code == 3, outcome.output
+    assert "salesforce.login_url" in outcome.stderr
+
+
+def test_an_answer_over_the_size_cap_is_refused_not_held(tmp_path: Path) -> None:
+    url: list[str] = []
+    huge = json_answer('{"DailyApiRequests": "' + "x" * (3 * 1024 * 1024) + '"}')
+    with FakeServer(_token_then(lambda _r, _c: huge, url), tls=True, ca_dir=tmp_path) as server:
+        url.append(server.url)
+        env = _config(
+            tmp_path,
+            {"login_url": server.url, "ca_bundle": str(server.ca_path), "max_response_mb": 1},
+        )
+        outcome = run_sfsync("sync", env=env)
+    assert outcome.exit_code == 3, outcome.output
+    assert "salesforce.max_response_mb" in outcome.stderr
+    assert "bug" not in outcome.stderr
+
+
+def test_a_certificate_that_does_not_verify_is_not_retried(tmp_path: Path) -> None:
+    """No ca_bundle for the server's private CA: one connection, exit 3, the key to set."""
+    with FakeServer(lambda _r, _c: json_answer("{}"), tls=True, ca_dir=tmp_path) as server:
+        env = _config(tmp_path, {"login_url": server.url, "timeout_s": 5})
+        outcome = run_sfsync("check", env=env)
+        assert server.connections == 1
+    assert outcome.exit_code == 3, outcome.output
+    assert "salesforce.ca_bundle" in outcome.stdout + outcome.stderr
+    assert "login_retry" not in outcome.stderr
+
+
+def test_a_refused_login_connection_fails_at_once(tmp_path: Path) -> None:
+    """Nothing listens there: not a transient outage, so no retries (exit 3, names the key)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens on it
+    env = _config(tmp_path, {"login_url": f"https://127.0.0.1:{port}"})
+    outcome = run_sfsync("sync", env=env)
+    assert outcome.exit_code == 3, outcome.output
+    assert "salesforce.login_url" in outcome.stderr
+    assert "login_retry" not in outcome.stderr
