@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from sfsync import runner
+from sfsync.audit import run_audit
+from sfsync.config import DatabaseSettings, Settings
 from sfsync.devorg._http import Request, Response
 from sfsync.extract import _sync
 from sfsync.warehouse import _engine
 from sfsync.warehouse.models import Opportunity, Run
 from tests.cli_helpers import Outcome, run_cli, run_sfsync
+from tests.integration.audit.load import load_org, new_warehouse
 from tests.integration.conftest import OrgFactory
+from tests.unit.audit.org import Org
 
 
 def assert_no_bug(stderr: str) -> None:
@@ -260,3 +265,78 @@ def test_a_run_that_cannot_be_recorded_still_reports_the_original_error(
     assert "invalid_client" in outcome.stderr, outcome.stderr
     assert "disk I/O error" not in paragraph(outcome.stderr)
     assert_no_bug(outcome.stderr)
+
+
+# --------------------------------------------------------------------------- 3. a closed pipe
+
+PIPE_BUFFER = 64 * 1024  # Linux's default pipe capacity
+
+
+@pytest.fixture
+def many_findings(tmp_path: Path) -> dict[str, str]:
+    """A warehouse with 3,000 open findings: every listing is far larger than a pipe holds."""
+    url = f"sqlite:///{tmp_path / 'findings.db'}"
+    warehouse = new_warehouse(url)
+    org = Org.standard()
+    for _ in range(3000):
+        org.opportunity(close_date="2024-06-30", amount=5_000.0)
+    load_org(warehouse, org)
+    run_audit(warehouse, Settings(database=DatabaseSettings(url=url)), as_of=date(2024, 8, 15))
+    warehouse.dispose()
+    return {"SFSYNC_DATABASE_URL": url}
+
+
+def close_the_pipe_early(
+    args: list[str], env: dict[str, str], tmp_path: Path, *, read_first_line: bool
+) -> tuple[int, bytes, str]:
+    """Run sfsync with stdout on a pipe whose reader reads one line (or none) and closes it."""
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sfsync", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=clean_env(**env),
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline() if read_first_line else b""
+        proc.stdout.close()  # like `| head -1` exiting
+        code = proc.wait(timeout=120)
+    return code, first, errors.read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["findings"],
+        ["findings", "--format", "csv"],
+        ["findings", "--format", "json"],
+        ["writeback"],
+        ["runs"],
+    ],
+    ids=lambda args: "-".join(args),
+)
+@pytest.mark.parametrize("read_first_line", [True, False], ids=["head-1", "closed-at-once"])
+def test_a_reader_closing_the_pipe_ends_quietly_with_exit_0(
+    many_findings: dict[str, str], tmp_path: Path, args: list[str], read_first_line: bool
+) -> None:
+    """``sfsync findings | head -1``: the reader going away is not an error (like ripgrep)."""
+    code, first, stderr = close_the_pipe_early(
+        args, many_findings, tmp_path, read_first_line=read_first_line
+    )
+    assert code == 0, stderr
+    if read_first_line:
+        assert first.strip()
+    assert "BrokenPipe" not in stderr
+    assert "Exception ignored" not in stderr
+    assert '"event": "error"' not in stderr
+    assert not any(line.startswith("error:") for line in stderr.splitlines()), stderr
+    assert_no_bug(stderr)
+
+
+def test_the_listings_are_larger_than_a_pipe_holds(many_findings: dict[str, str]) -> None:
+    """What makes the ``head -1`` cases above deterministic: the writer is still writing."""
+    for args in (["findings"], ["findings", "--format", "csv"], ["writeback"]):
+        outcome = run_sfsync(*args, env=many_findings)
+        assert outcome.exit_code == 0, outcome.stderr
+        assert len(outcome.stdout.encode()) > 4 * PIPE_BUFFER
