@@ -218,6 +218,30 @@ def test_daily_limit_exceeded_stops_the_run() -> None:
 
 
 @responses.activate
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_throttle_is_backed_off_and_retried_not_taken_for_the_daily_limit(status: int) -> None:
+    """429 "Too many requests" (even with REQUEST_LIMIT_EXCEEDED) is transient; Retry-After wins."""
+    url = f"{BASE}/query/"
+    responses.get(
+        url,
+        status=status,
+        json=[
+            {
+                "message": "Too many requests. Please retry later.",
+                "errorCode": "REQUEST_LIMIT_EXCEEDED",
+            }
+        ],
+        headers={**LIMIT, "Retry-After": "7"},
+    )
+    responses.get(url, json={"totalSize": 0, "done": True, "records": []}, headers=LIMIT)
+    delays: list[float] = []
+    sf = client()
+    sf.sleep = delays.append
+    assert sf.query_all("SELECT Id FROM Opportunity") == []
+    assert delays == [0.05]  # Retry-After (7 s), capped at the policy's max_s
+
+
+@responses.activate
 def test_limits_feed_the_budget_and_server_clock() -> None:
     responses.get(
         f"{BASE}/limits/",
