@@ -8,6 +8,8 @@ Bulk 2.0) hand their failures to :func:`classify_response` or
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sfsync.errors import (
@@ -29,6 +31,7 @@ __all__ = [
 ]
 
 RETRYABLE_STATUS = frozenset({420, 429, 500, 502, 503, 504})
+THROTTLE_STATUS = frozenset({420, 429, 503})
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"})
 
 
@@ -93,23 +96,40 @@ def classify_response(
     text = f"Salesforce refused {what}: {code + ': ' if code else ''}{message} (HTTP {status})"
     if status == 401 or code == "INVALID_SESSION_ID":
         return SessionExpired(text, status=status, error_code=code or "INVALID_SESSION_ID")
+    retry_after = _retry_after(headers)
+    # A throttle (420/429/503, whatever its errorCode says) is waited out. Only a refusal
+    # of the daily allowance (403 REQUEST_LIMIT_EXCEEDED "TotalRequests...") ends the run.
+    if status in THROTTLE_STATUS:
+        return RetryableResponse(text, status=status, error_code=code, retry_after=retry_after)
     if code == "REQUEST_LIMIT_EXCEEDED":
         if "concurrent" in message.lower() or "longtxn" in message.lower():
-            return RetryableResponse(text, status=status, error_code=code, retry_after=None)
+            return RetryableResponse(text, status=status, error_code=code, retry_after=retry_after)
         return BudgetExhausted(
             f"the org's daily API limit is exhausted ({what}: {message}); the run stopped "
             "and kept what it had committed"
         )
     if status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
-        retry_after = None
-        if headers:
-            raw = headers.get("Retry-After") or headers.get("retry-after")
-            if raw and raw.strip().isdigit():
-                retry_after = float(raw.strip())
         return RetryableResponse(text, status=status, error_code=code, retry_after=retry_after)
     if status == 406 and not body:
         return RetryableResponse(text, status=status, error_code=code, retry_after=None)
     return ApiError(text, status=status, error_code=code)
+
+
+def _retry_after(headers: dict[str, str] | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    raw = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def classify_transport(exc: BaseException, *, what: str) -> SfsyncError:
