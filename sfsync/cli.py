@@ -8,6 +8,8 @@ with ``-v``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from sfsync import __version__
 from sfsync.config import LoadedSettings, Settings, load_settings
 from sfsync.errors import (
     EXIT_INTERNAL,
+    EXIT_OK,
     SfsyncError,
     UsageError,
     exit_code_for,
@@ -127,9 +130,31 @@ class SfsyncGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            _reader_went_away(EXIT_OK)
         except Exception as exc:
             app = ctx.find_object(App)
             _fail(app, _environment_failure(app, exc) or exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null: what is still buffered goes nowhere, quietly."""
+    with contextlib.suppress(OSError, ValueError):  # in-process runners have no real fd
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+
+
+def _reader_went_away(code: int) -> NoReturn:
+    """stdout's reader closed the pipe (``sfsync findings | head -1``): not an error.
+
+    Exit quietly, like ripgrep: no message, and nothing left for Python to fail to
+    flush at shutdown ("Exception ignored ... BrokenPipeError").
+    """
+    _silence_stdout()
+    sys.exit(code)
 
 
 def _environment_failure(app: App | None, exc: Exception) -> SfsyncError | None:
@@ -429,7 +454,12 @@ def main() -> None:
     """Console-script entry point."""
     try:
         cli.main(prog_name="sfsync")
-    except SystemExit:
+    except SystemExit as done:
+        # The command has finished; a reader that went away since only loses the tail.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _reader_went_away(done.code if isinstance(done.code, int) else EXIT_OK)
         raise
     except BaseException as exc:  # pragma: no cover - SfsyncGroup catches first
         from sfsync.console import printable
