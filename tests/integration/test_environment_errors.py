@@ -340,3 +340,46 @@ def test_the_listings_are_larger_than_a_pipe_holds(many_findings: dict[str, str]
         outcome = run_sfsync(*args, env=many_findings)
         assert outcome.exit_code == 0, outcome.stderr
         assert len(outcome.stdout.encode()) > 4 * PIPE_BUFFER
+
+
+# --------------------------------------------------------------------------- 4. the health file
+
+
+@pytest.mark.parametrize("case", ["a-directory", "missing-directory", "parent-is-a-file"])
+def test_a_health_file_that_cannot_be_written_stops_the_worker_at_start(
+    tmp_path: Path, case: str
+) -> None:
+    """Exit 2 naming schedule.health_file before any run, not a crash (or a guess) later."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    new_warehouse(url).dispose()
+    if case == "a-directory":
+        health = tmp_path / "health"
+        health.mkdir()
+    elif case == "missing-directory":
+        health = tmp_path / "no-such-dir" / "health.json"
+    else:
+        (tmp_path / "plain-file").write_text("")
+        health = tmp_path / "plain-file" / "health.json"
+    env = clean_env(
+        SFSYNC_DATABASE_URL=url,
+        SFSYNC_SCHEDULE__CRON="*/2 * * * * *",
+        SFSYNC_SCHEDULE__HEALTH_FILE=str(health),
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sfsync", "worker", "--now"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the worker started with schedule.health_file = {str(health)!r}")
+    assert proc.returncode == 2, proc.stderr
+    assert "schedule.health_file" in proc.stderr
+    assert str(health) in proc.stderr
+    assert_no_bug(proc.stderr)
+    assert '"event": "worker.start"' not in proc.stderr
+    assert sfsync_runs(url) == []
+    assert not (tmp_path / "no-such-dir").exists()

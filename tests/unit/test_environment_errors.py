@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sfsync import scheduler
+from sfsync.config import ScheduleSettings, Settings
+from sfsync.logging import configure_logging
+from sfsync.scheduler import Worker
 from tests.cli_helpers import run_cli
 
 
@@ -36,3 +44,34 @@ def test_a_ca_bundle_behind_an_unreadable_directory_is_a_config_error(
     assert str(bundle) in outcome.stderr
     assert "Permission denied" in outcome.stderr
     assert_no_bug(outcome.stderr)
+
+
+# --------------------------------------------------------------------------- 4. the health file
+
+
+def test_a_health_file_write_that_fails_later_logs_a_warning_and_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under the health file must not kill the worker: one warning, then recovery."""
+    health = tmp_path / "health.json"
+    worker = Worker(Settings(schedule=ScheduleSettings(health_file=health)))
+    events = io.StringIO()
+    configure_logging("json", stream=events)
+    real_writer = scheduler.atomic_text_file
+
+    def disk_full(path: Path, **kwargs: object) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(scheduler, "atomic_text_file", disk_full)
+    worker._write_health()
+    worker._write_health()  # still failing: not a warning every few seconds
+    monkeypatch.setattr(scheduler, "atomic_text_file", real_writer)
+    worker._write_health()
+    lines = [json.loads(line) for line in events.getvalue().splitlines()]
+    warnings = [e for e in lines if e["event"] == "worker.health_not_written"]
+    assert len(warnings) == 1, lines
+    assert warnings[0]["level"] == "warning"
+    assert warnings[0]["path"] == str(health)
+    assert "No space left on device" in warnings[0]["error"]
+    assert any(e["event"] == "worker.health_written" for e in lines), lines
+    assert json.loads(health.read_text())["status"] == "starting"
