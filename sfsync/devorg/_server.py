@@ -526,8 +526,10 @@ class DevOrgServer:
         spec = self.faults.spec
         if spec.latency_ms:
             time.sleep(spec.latency_ms / 1000.0)
+        self._run_hooks("before", req, None)
         fault = self.faults.draw_request()
         if fault == "drop":
+            self._run_hooks("after", req, None)
             return None
         response: Response
         if fault == "error500":
@@ -547,12 +549,11 @@ class DevOrgServer:
                 {"Retry-After": str(spec.retry_after_s)},
             )
         else:
-            self._run_hooks("before", req, None)
             try:
                 response = _rest.route(self, req, [p for p in parts[1:] if p])
             except ApiFailure as exc:
                 response = exc.response()
-            self._run_hooks("after", req, response)
+        self._run_hooks("after", req, response)
         response.headers.update(self._limit_header())
         return response
 
