@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from sfsync.config import Settings
 from sfsync.cron import cron_trigger
-from sfsync.errors import LockHeld, SfsyncError
+from sfsync.errors import ConfigError, LockHeld, SfsyncError
 from sfsync.files import atomic_text_file
 from sfsync.logging import get_logger
 from sfsync.warehouse import open_warehouse
@@ -42,6 +42,7 @@ class Worker:
         self.stop = threading.Event()
         self.state: dict[str, Any] = {"status": "starting", "runs": 0, "pid": os.getpid()}
         self._lock = threading.Lock()
+        self._health_error: str | None = None  # why the last health write failed
         self.scheduler = BackgroundScheduler(
             timezone=self.schedule.timezone,
             executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -57,6 +58,7 @@ class Worker:
     def serve(self) -> int:
         """Run until a stop signal; return the process exit code."""
         self._install_signals()
+        self._check_health_file()  # fail fast: a health file probes could read
         warehouse = open_warehouse(self.settings.database)  # fail fast: reachable, at head
         warehouse.dispose()
         trigger = cron_trigger(self.schedule.cron, self.schedule.timezone)
@@ -131,7 +133,35 @@ class Worker:
             self.state.update(values)
         self._write_health()
 
-    def _write_health(self) -> None:
+    def _check_health_file(self) -> None:
+        """Refuse to start (exit 2) with a health file this worker cannot write.
+
+        Container probes read that exact path: a worker that cannot write it looks
+        hung, and one that made up a missing directory would be probed elsewhere.
+        The first write (status ``starting``) is the proof.
+        """
+        path = self.schedule.health_file
+        if path is None:
+            return
+        path = Path(path)
+        parent = path.parent
+        try:
+            if path.is_dir():
+                problem = "is a directory; give the path of a file (e.g. .../health.json)"
+            elif not parent.exists():
+                problem = f"is in a directory that does not exist ({str(parent)!r}); create it"
+            elif not parent.is_dir():
+                problem = f"is under {str(parent)!r}, which is not a directory"
+            else:
+                self._write_health(strict=True)
+                return
+        except OSError as exc:
+            problem = f"cannot be written: {exc.strerror or type(exc).__name__}"
+        raise ConfigError([f"schedule.health_file: {str(path)!r} {problem}"])
+
+    def _write_health(self, *, strict: bool = False) -> None:
+        """Rewrite the health file. A failure (a full disk) is a warning, never the end
+        of the worker; ``strict`` (the start-up check) raises it instead."""
         path = self.schedule.health_file
         if path is None:
             return
@@ -143,11 +173,22 @@ class Worker:
                 "next_run_at": str(job.next_run_time) if job and job.next_run_time else None,
             }
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Status only (no org data or secrets), read by monitoring that may run as
-        # another user.
-        with atomic_text_file(path, mode=0o644) as out:
-            out.write(json.dumps(document, default=str, indent=2))
+        try:
+            # Status only (no org data or secrets), read by monitoring that may run as
+            # another user.
+            with atomic_text_file(path, mode=0o644) as out:
+                out.write(json.dumps(document, default=str, indent=2))
+        except OSError as exc:
+            if strict:
+                raise
+            error = exc.strerror or type(exc).__name__
+            if error != self._health_error:  # once per trouble, not every few seconds
+                log.warning("worker.health_not_written", path=str(path), error=error)
+            self._health_error = error
+            return
+        if self._health_error is not None:
+            log.info("worker.health_written", path=str(path), after=self._health_error)
+            self._health_error = None
 
 
 def _now() -> str:
