@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -30,7 +30,7 @@ from sfsync.audit import run_audit
 from sfsync.config import DatabaseSettings, Settings
 from sfsync.devorg._http import Request, Response
 from sfsync.extract import _sync
-from sfsync.warehouse import _engine
+from sfsync.warehouse import _engine, head_revision
 from sfsync.warehouse.models import Opportunity, Run
 from tests.cli_helpers import Outcome, run_cli, run_sfsync
 from tests.integration.audit.load import load_org, new_warehouse
@@ -383,3 +383,67 @@ def test_a_health_file_that_cannot_be_written_stops_the_worker_at_start(
     assert '"event": "worker.start"' not in proc.stderr
     assert sfsync_runs(url) == []
     assert not (tmp_path / "no-such-dir").exists()
+
+
+# --------------------------------------------------------------------------- 5. no recorded revision
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["table-dropped", "row-deleted"])
+def test_sfsync_tables_without_a_recorded_revision_are_refused_untouched(
+    db_url: str, how: str
+) -> None:
+    """``db upgrade`` would re-create existing tables; it says what is wrong and what to do."""
+    new_warehouse(db_url).dispose()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        if how == "table-dropped":
+            conn.execute(text("DROP TABLE alembic_version"))
+        else:
+            conn.execute(text("DELETE FROM alembic_version"))
+    engine.dispose()
+    before = table_names(db_url)
+    env = {"SFSYNC_DATABASE_URL": db_url}
+    head = head_revision()
+
+    upgrade_outcome = run_cli("db", "upgrade", env=env)
+    assert upgrade_outcome.exit_code == 2, upgrade_outcome.output
+    said = paragraph(upgrade_outcome.stderr)
+    assert "alembic_version" in said
+    assert "no recorded schema revision" in said
+    assert "nothing was changed" in said.lower()
+    assert f"stamp {head}" in said
+    assert_no_bug(upgrade_outcome.stderr)
+    assert table_names(db_url) == before
+
+    # Every other command gives the same precise paragraph, not "run sfsync db upgrade".
+    for command in (["findings"], ["db", "current"], ["runs"]):
+        other = run_cli(*command, env=env)
+        assert other.exit_code == 2, (command, other.output)
+        assert paragraph(other.stderr) == said, command
+    assert table_names(db_url) == before
+
+    # The advice works: stamp from a checkout, then the warehouse is at head.
+    alembic = [sys.executable, "-m", "alembic", "-c", "alembic.ini", "-x", f"url={db_url}"]
+    stamp = subprocess.run(
+        [*alembic, "stamp", head],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stamp.returncode == 0, stamp.stderr
+    again = run_cli("db", "upgrade", env=env)
+    assert again.exit_code == 0, again.output
+    assert f"already at revision {head}" in again.stdout
