@@ -243,13 +243,17 @@ def db_upgrade(app: App) -> None:
 def db_current(app: App) -> None:
     """Show the warehouse's schema revision and this sfsync's head."""
     from sfsync.warehouse import current_revision, head_revision, open_warehouse
+    from sfsync.warehouse.migrate import unrecorded_schema
 
     warehouse = open_warehouse(app.settings.database, require_head=False)
     try:
         with warehouse.engine.connect() as conn:
             current = current_revision(conn)
+            unrecorded = unrecorded_schema(conn) if current is None else None
     finally:
         warehouse.dispose()
+    if unrecorded is not None:
+        raise unrecorded
     head = head_revision()
     state = "up to date" if current == head else "needs `sfsync db upgrade`"
     click.echo(f"current: {current or '(empty)'}\nhead:    {head}\n{state}")
