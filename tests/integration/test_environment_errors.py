@@ -8,6 +8,7 @@ revision, dates out of range, a warehouse file that is not a database.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -35,6 +36,7 @@ from sfsync.warehouse.models import Opportunity, Run
 from tests.cli_helpers import Outcome, run_cli, run_sfsync
 from tests.integration.audit.load import load_org, new_warehouse
 from tests.integration.conftest import OrgFactory
+from tests.unit.audit.examples import examples_org
 from tests.unit.audit.org import Org
 
 
@@ -447,3 +449,93 @@ def test_sfsync_tables_without_a_recorded_revision_are_refused_untouched(
     again = run_cli("db", "upgrade", env=env)
     assert again.exit_code == 0, again.output
     assert f"already at revision {head}" in again.stdout
+
+
+# --------------------------------------------------------------------------- 6. dates out of range
+
+
+@pytest.fixture
+def examples_env(tmp_path: Path) -> dict[str, str]:
+    """A SQLite warehouse holding RULES.md's worked examples."""
+    url = f"sqlite:///{tmp_path / 'examples.db'}"
+    warehouse = new_warehouse(url)
+    org, _ids = examples_org()
+    load_org(warehouse, org)
+    warehouse.dispose()
+    return {"SFSYNC_DATABASE_URL": url}
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "3000-01-01", "1899-12-31"])
+@pytest.mark.parametrize(
+    "command", [["audit"], ["run"], ["report", "--out", "report.html"]], ids=lambda c: c[0]
+)
+def test_an_as_of_outside_the_supported_range_is_a_usage_error(
+    examples_env: dict[str, str], tmp_path: Path, command: list[str], value: str
+) -> None:
+    outcome = run_cli(*command, "--as-of", value, env=examples_env)
+    assert outcome.exit_code == 2, outcome.output
+    said = paragraph(outcome.stderr)
+    assert "--as-of" in said
+    assert value in said
+    assert "1900-01-01" in said
+    assert "2999-12-31" in said
+    assert_no_bug(outcome.stderr)
+    assert sfsync_runs(examples_env["SFSYNC_DATABASE_URL"]) == []  # nothing started
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize("value", ["1900-01-01", "2999-12-31"])
+def test_the_ends_of_the_as_of_range_work(
+    examples_env: dict[str, str], tmp_path: Path, value: str
+) -> None:
+    audit = run_cli("audit", "--as-of", value, env=examples_env)
+    assert audit.exit_code == 0, audit.output
+    report = run_cli(
+        "report", "--out", str(tmp_path / "r.html"), "--as-of", value, env=examples_env
+    )
+    assert report.exit_code == 0, report.output
+
+
+def test_a_waiver_until_9999_12_31_means_forever_and_everything_still_works(
+    examples_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--until 9999-12-31`` is the documented "forever"; audits, listings, the preview and
+    the report must all cope with it."""
+    assert run_cli("audit", "--as-of", "2024-08-15", env=examples_env).exit_code == 0
+    listed = run_cli("findings", "--format", "json", env=examples_env)
+    finding = json.loads(listed.stdout)[0]
+    waived = run_cli(
+        "waive",
+        finding["rule"],
+        finding["opportunity_id"],
+        "--reason",
+        "a standing exception",
+        "--until",
+        "9999-12-31",
+        env=examples_env,
+    )
+    assert waived.exit_code == 0, waived.output
+    assert "until 9999-12-31" in waived.stdout
+    for args in (
+        ["audit", "--as-of", "2999-12-31"],
+        ["findings", "--status", "waived"],
+        ["writeback"],
+        ["report", "--out", str(tmp_path / "r.html"), "--as-of", "2999-12-31"],
+    ):
+        outcome = run_cli(*args, env=examples_env)
+        assert outcome.exit_code == 0, (args, outcome.output)
+        assert_no_bug(outcome.stderr)
+    past = run_cli(
+        "waive",
+        finding["rule"],
+        finding["opportunity_id"],
+        "--reason",
+        "x",
+        "--until",
+        "0001-01-01",
+        env=examples_env,
+    )
+    assert past.exit_code == 2
+    assert "--until" in paragraph(past.stderr)
+    assert "0001-01-01" in paragraph(past.stderr)
+    assert_no_bug(past.stderr)
