@@ -175,16 +175,32 @@ def _environment_failure(app: App | None, exc: Exception) -> SfsyncError | None:
 pass_app = click.make_pass_decorator(App)
 
 
-def parse_iso_date(value: str | None, option: str) -> date | None:
-    """``YYYY-MM-DD`` only (DESIGN.md); anything else is a usage error naming the option."""
+# The dates an ``--as-of`` may name: the audit, the report and the write-back count
+# quarters, months and days around it, which must stay inside Python's years 1..9999.
+AS_OF_RANGE = (date(1900, 1, 1), date(2999, 12, 31))
+
+
+def parse_iso_date(
+    value: str | None, option: str, *, within: tuple[date, date] | None = AS_OF_RANGE
+) -> date | None:
+    """``YYYY-MM-DD`` only (DESIGN.md), inside ``within`` (``None``: any date).
+
+    Anything else is a usage error naming the option, the value and the range.
+    """
     if value is None:
         return None
     from sfsync.salesforce.formats import parse_date
 
     try:
-        return parse_date(value)
+        day = parse_date(value)
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+    if within is not None and not within[0] <= day <= within[1]:
+        raise UsageError(
+            f"{option}: {value} is outside the supported range "
+            f"{within[0].isoformat()} .. {within[1].isoformat()}"
+        )
+    return day
 
 
 @click.group(cls=SfsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

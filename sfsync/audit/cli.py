@@ -152,13 +152,20 @@ def findings_command(
 @click.argument("rule")
 @click.argument("opportunity_id", metavar="OPP_ID")
 @click.option("--reason", required=True, help="Why this finding is acceptable.")
-@click.option("--until", "until", required=True, metavar="YYYY-MM-DD", help="Last day waived.")
+@click.option(
+    "--until",
+    "until",
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="Last day waived (9999-12-31: for good).",
+)
 @pass_app
 def waive_command(app: App, rule: str, opportunity_id: str, reason: str, until: str) -> None:
     """Waive RULE for OPP_ID until a date: reported, never written back."""
     from sfsync.warehouse import open_warehouse
 
-    day = parse_iso_date(until, "--until")
+    # Any date: 9999-12-31 is the way to say "for good"; a past one is refused below.
+    day = parse_iso_date(until, "--until", within=None)
     if day is None:  # pragma: no cover - click requires --until
         raise UsageError("--until is required")
     try:
