@@ -539,3 +539,30 @@ def test_a_waiver_until_9999_12_31_means_forever_and_everything_still_works(
     assert "--until" in paragraph(past.stderr)
     assert "0001-01-01" in paragraph(past.stderr)
     assert_no_bug(past.stderr)
+
+
+# --------------------------------------------------------------------------- 7. not a database
+
+
+@pytest.mark.parametrize("content", ["random-bytes", "sqlite-header-then-garbage"])
+@pytest.mark.parametrize(
+    "command",
+    [["db", "upgrade"], ["sync"], ["findings"], ["db", "current"], ["check"]],
+    ids=lambda c: "-".join(c),
+)
+def test_a_warehouse_file_that_is_not_a_database_is_a_data_error_left_untouched(
+    tmp_path: Path, command: list[str], content: str
+) -> None:
+    """Exit 2 (data error, not "unreachable"), the file named, and not one byte written."""
+    warehouse = tmp_path / "warehouse.db"
+    junk = os.urandom(4096)
+    if content == "sqlite-header-then-garbage":
+        junk = b"SQLite format 3\x00" + junk[16:]
+    warehouse.write_bytes(junk)
+    outcome = run_sfsync(*command, env={"SFSYNC_DATABASE_URL": f"sqlite:///{warehouse}"})
+    assert outcome.exit_code == 2, outcome.output
+    assert str(warehouse) in outcome.output
+    assert "is not a SQLite database" in outcome.output
+    assert_no_bug(outcome.stderr)
+    assert warehouse.read_bytes() == junk
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.db"]  # no -wal, -shm
