@@ -21,7 +21,13 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from sfsync.config import DatabaseSettings
-from sfsync.errors import ConfigError, DatabaseUnreachable, SchemaError, SfsyncError
+from sfsync.errors import (
+    ConfigError,
+    DatabaseUnreachable,
+    DataFileError,
+    SchemaError,
+    SfsyncError,
+)
 from sfsync.logging import redact_text
 
 __all__ = ["Warehouse", "create_warehouse_engine", "database_failure", "open_warehouse"]
@@ -77,8 +83,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # SQLite's primary result codes (sqlite3.h) for trouble with the file or the disk under it.
 _SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+
+# The first 16 bytes of every SQLite database file (an empty file is an empty database).
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 # PostgreSQL SQLSTATEs: the server shut down or is starting / stopping; its disk is full.
 _PG_SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
@@ -118,6 +129,12 @@ def database_failure(exc: BaseException, settings: DatabaseSettings) -> SfsyncEr
                 f"{_KEPT}. Free some space (or raise the file system's quota) and run the "
                 "command again"
             )
+        if primary in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+            what = "is not a SQLite database" if primary == _SQLITE_NOTADB else "is damaged"
+            return DataFileError(
+                f"the warehouse {_sqlite_name(settings)} (database.url) {what} (SQLite: "
+                f"{reason}). Point database.url at the warehouse, or restore it from a backup"
+            )
         if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
             return DatabaseUnreachable(
                 f"cannot read or write the database {where} (SQLite: {reason}); {_KEPT}. "
@@ -145,6 +162,34 @@ def database_failure(exc: BaseException, settings: DatabaseSettings) -> SfsyncEr
             f"reached ({reason}); {_KEPT}. Run the command again when the server is back"
         )
     return None
+
+
+def _sqlite_name(settings: DatabaseSettings) -> str:
+    path = sqlite_path(settings)
+    return repr(str(path)) if path is not None else repr(settings.display_url())
+
+
+def _refuse_non_database(path: Path, settings: DatabaseSettings) -> None:
+    """Raise :class:`DataFileError` for a file that is not a SQLite database.
+
+    Checked before SQLite opens it: the connect pragmas (``journal_mode=WAL``...)
+    must never be the first thing to touch a file ``database.url`` names by mistake.
+    An empty file is an empty database; a file we cannot read is left to SQLite.
+    """
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(len(SQLITE_HEADER))
+    except IsADirectoryError:
+        head = b"(a directory)"
+    except OSError:
+        return
+    if head and head != SQLITE_HEADER:
+        raise DataFileError(
+            f"the warehouse {str(path)!r} (database.url) is not a SQLite database (it does "
+            "not start with SQLite's header); nothing was written to it. Point database.url "
+            "at the warehouse, or move this file away and run `sfsync db upgrade` to create "
+            "a new one"
+        )
 
 
 def create_warehouse_engine(settings: DatabaseSettings) -> Engine:
@@ -200,8 +245,10 @@ def open_warehouse(
 
     Raises :class:`DatabaseUnreachable` (exit 3) when the server cannot be reached
     or refuses the credentials, :class:`SchemaError` (exit 2) when the schema is
-    missing, older, or from a newer sfsync. Never creates a SQLite file unless
-    ``create`` (only ``sfsync db upgrade`` does); it is created 0600.
+    missing, older, or from a newer sfsync, :class:`DataFileError` (exit 2) when
+    the SQLite file is not a database (checked before SQLite touches it). Never
+    creates a SQLite file unless ``create`` (only ``sfsync db upgrade`` does); it is
+    created 0600.
     """
     path = sqlite_path(settings)
     if path is not None and not path.exists():
@@ -211,6 +258,8 @@ def open_warehouse(
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private_file(path, settings)
+    if path is not None:
+        _refuse_non_database(path, settings)
     warehouse = Warehouse(create_warehouse_engine(settings), settings)
     try:
         with warehouse.engine.connect() as conn:
@@ -219,17 +268,20 @@ def open_warehouse(
                 from sfsync.warehouse.migrate import require_head_revision
 
                 require_head_revision(conn)
-    except OperationalError as exc:
-        warehouse.dispose()
-        reason = redact_text(str(exc.orig or exc).strip().splitlines()[0])
-        raise DatabaseUnreachable(
-            f"cannot connect to the database {settings.display_url()!r} (database.url): {reason}"
-        ) from None
     except SchemaError:
         warehouse.dispose()
         raise
     except SQLAlchemyError as exc:
         warehouse.dispose()
+        data_error = database_failure(exc, settings)
+        if isinstance(data_error, DataFileError):  # damaged: a data error, not "unreachable"
+            raise data_error from None
+        if isinstance(exc, OperationalError):
+            reason = redact_text(str(exc.orig or exc).strip().splitlines()[0])
+            raise DatabaseUnreachable(
+                f"cannot connect to the database {settings.display_url()!r} (database.url): "
+                f"{reason}"
+            ) from None
         raise DatabaseUnreachable(
             f"the database {settings.display_url()!r} (database.url) failed: "
             f"{redact_text(str(exc).splitlines()[0])}"
