@@ -342,6 +342,7 @@ def test_the_listings_are_larger_than_a_pipe_holds(many_findings: dict[str, str]
         outcome = run_sfsync(*args, env=many_findings)
         assert outcome.exit_code == 0, outcome.stderr
         assert len(outcome.stdout.encode()) > 4 * PIPE_BUFFER
+        assert_no_bug(outcome.stderr)
 
 
 # --------------------------------------------------------------------------- 4. the health file
@@ -490,10 +491,13 @@ def test_the_ends_of_the_as_of_range_work(
 ) -> None:
     audit = run_cli("audit", "--as-of", value, env=examples_env)
     assert audit.exit_code == 0, audit.output
+    assert f"as of {value}" in audit.stdout
+    assert_no_bug(audit.stderr)
     report = run_cli(
         "report", "--out", str(tmp_path / "r.html"), "--as-of", value, env=examples_env
     )
     assert report.exit_code == 0, report.output
+    assert_no_bug(report.stderr)
 
 
 def test_a_waiver_until_9999_12_31_means_forever_and_everything_still_works(
