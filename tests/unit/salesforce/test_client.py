@@ -150,7 +150,7 @@ def test_expired_session_logs_in_again_and_replays_once(monkeypatch: pytest.Monk
     tokens = iter(["00Dxx!AQ4.second"])
     monkeypatch.setattr(
         "sfsync.salesforce._client.login",
-        lambda settings: session(token=next(tokens)),
+        lambda settings, **_: session(token=next(tokens)),
     )
     expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     responses.get(f"{BASE}/query/", status=401, json=expired)
@@ -295,6 +295,29 @@ def test_collection_results_come_back_in_order() -> None:
     assert body["allOrNone"] is False
     with pytest.raises(ValueError, match="at most 200"):
         sf.collection_create([{}] * 201)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"compositeResponse": [{"body": {}, "httpStatusCode": "abc", "referenceId": "d"}]},
+        {"compositeResponse": [{"body": {}, "referenceId": "d"}]},
+        {"compositeResponse": "not a list"},
+        {"compositeResponse": [{"body": {}, "httpStatusCode": 200, "referenceId": "other"}]},
+    ],
+    ids=["status abc", "no status", "not a list", "reference missing"],
+)
+def test_a_malformed_composite_reply_is_an_api_error_naming_what_is_wrong(
+    reply: dict[str, Any],
+) -> None:
+    """Not a crash (exit 70): exit 3, naming the subrequest and the value."""
+    responses.post(f"{BASE}/composite", json=reply, headers=LIMIT)
+    sf = client()
+    with pytest.raises(ApiError, match="composite") as caught:
+        sf.composite_get([("d", "sobjects/Opportunity/describe")])
+    assert caught.value.exit_code == 3
+    assert type(caught.value) is ApiError
 
 
 @responses.activate
