@@ -57,6 +57,7 @@ from sfsync.salesforce._transport import (
     deadline,
     deadline_context,
 )
+from sfsync.stop import ShouldStop, pause
 
 __all__ = ["RetryPolicy", "SalesforceClient", "SubResponse"]
 
@@ -161,7 +162,9 @@ class SalesforceClient:
     settings: SalesforceSettings
     budget: ApiBudget
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], None] = time.sleep
+    # Tests inject a sleep; by default waits end early when ``should_stop`` says so.
+    sleep: Callable[[float], None] | None = None
+    should_stop: ShouldStop | None = None
     rng: random.Random = field(default_factory=random.Random)
     session: SalesforceSession | None = None
     # Bulk 2.0 goes over httpx; a transport may be injected (httpx.MockTransport in tests).
@@ -210,8 +213,15 @@ class SalesforceClient:
 
     def login(self) -> None:
         if self.session is None or self.session.refreshable:
-            self.session = login(self.settings)
+            self.session = login(self.settings, sleep=self.pause)
         self._build()
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (a back-off, a Bulk poll); a stop request ends it with Interrupted."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+        else:
+            pause(seconds, self.should_stop)
 
     def _build(self) -> None:
         assert self.session is not None
@@ -326,7 +336,7 @@ class SalesforceClient:
                     status=error.status,
                 )
                 self.retries += 1
-                self.sleep(delay)
+                self.pause(delay)
                 attempt += 1
                 continue
             raise error
@@ -448,13 +458,7 @@ class SalesforceClient:
             ],
         }
         answer = self.rest("composite", "composite", method="POST", data=json.dumps(body))
-        results = answer.get("compositeResponse", [])
-        return {
-            str(item.get("referenceId")): SubResponse(
-                str(item.get("referenceId")), int(item.get("httpStatusCode", 0)), item.get("body")
-            )
-            for item in results
-        }
+        return _sub_responses(answer, [ref for ref, _ in requests_])
 
     # ------------------------------------------------------------------ writes
 
@@ -525,6 +529,7 @@ class SalesforceClient:
         include_deleted: bool = False,
         page_size: int = 50_000,
         poll_s: float = 1.0,
+        timeout_s: float = 7200.0,
         on_job: Callable[[str], None] | None = None,
         job_id: str | None = None,
         locator: str | None = None,
@@ -534,14 +539,44 @@ class SalesforceClient:
         The last chunk of each result page has ``page_complete`` and the locator of
         the next page (None after the last). Pass ``job_id``/``locator`` to resume
         an earlier job where it stopped (locators stay valid while the job exists).
+        A job not complete within ``timeout_s`` is aborted (:class:`BulkJobFailed`).
         """
-        yield from BulkQuery(self, page_size=page_size, poll_s=poll_s).run(
+        bulk = BulkQuery(self, page_size=page_size, poll_s=poll_s, timeout_s=timeout_s)
+        yield from bulk.run(
             soql, include_deleted=include_deleted, on_job=on_job, job_id=job_id, locator=locator
         )
 
     def bearer_headers(self) -> dict[str, str]:
         assert self.session is not None
         return {"Authorization": f"Bearer {self.session.access_token}"}
+
+
+def _sub_responses(answer: dict[str, Any], refs: Sequence[str]) -> dict[str, SubResponse]:
+    """A composite reply's answers by reference id, each checked for its shape."""
+    results = answer.get("compositeResponse")
+    if not isinstance(results, list):
+        raise ApiError(
+            f"composite: Salesforce's reply has no compositeResponse list (got "
+            f"{type(results).__name__})"
+        )
+    answers: dict[str, SubResponse] = {}
+    for item in results:
+        ref = str(item.get("referenceId")) if isinstance(item, dict) else "?"
+        status = item.get("httpStatusCode") if isinstance(item, dict) else None
+        if isinstance(status, bool) or not isinstance(status, int | str):
+            raise ApiError(f"composite: subrequest {ref!r} came back without an httpStatusCode")
+        try:
+            code = int(status)
+        except ValueError:
+            raise ApiError(
+                f"composite: subrequest {ref!r} came back with httpStatusCode {status!r}, "
+                "which is not a number"
+            ) from None
+        answers[ref] = SubResponse(ref, code, item.get("body"))
+    missing = [ref for ref in refs if ref not in answers]
+    if missing:
+        raise ApiError(f"composite: Salesforce's reply has no answer for {', '.join(missing)}")
+    return answers
 
 
 def _iso(value: datetime) -> str:
