@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
@@ -164,18 +165,26 @@ def configure_logging(
         fmt = "console" if _isatty(target) else "json"
     if verbosity > 0:
         level = "DEBUG"
+    # Exceptions become data *before* redaction, so a traceback (its message, its text)
+    # is redacted like everything else; frame locals are never rendered (a token in a
+    # local variable would otherwise reach the log).
+    tracebacks: Processor
+    renderer: Processor
+    if fmt == "json":
+        tracebacks = structlog.processors.ExceptionRenderer(
+            ExceptionDictTransformer(show_locals=False)
+        )
+        renderer = structlog.processors.JSONRenderer(sort_keys=False, default=str)
+    else:
+        tracebacks = structlog.processors.format_exc_info
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(target))
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        tracebacks,
         redact_secrets,
     ]
-    renderer: Processor
-    if fmt == "json":
-        shared.append(structlog.processors.dict_tracebacks)
-        renderer = structlog.processors.JSONRenderer(sort_keys=False, default=str)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(target))
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(

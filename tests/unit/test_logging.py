@@ -156,3 +156,22 @@ def test_db_upgrade_at_vv_writes_only_json_lines_to_stderr(tmp_path: Path) -> No
         except ValueError:
             pytest.fail(f"a stderr line is not JSON: {line!r}")
     assert any(str(e.get("logger", "")).startswith("alembic") for e in events), events
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_logged_traceback_shows_no_secret_not_in_a_local_nor_in_the_message(fmt: str) -> None:
+    """log.exception (the worker's run_crashed): frame locals and messages are redacted."""
+    stream = io.StringIO()
+    configure_logging(fmt, stream=stream)  # type: ignore[arg-type]
+    register_secrets(["client-secret-in-a-local-9f3e"])
+
+    def token_request() -> None:
+        form = {"grant_type": "client_credentials", "secret": "client-secret-in-a-local-9f3e"}
+        raise RuntimeError(f"the login failed for {form}")
+
+    try:
+        token_request()
+    except RuntimeError:
+        get_logger().exception("worker.run_crashed")
+    assert "worker.run_crashed" in stream.getvalue()
+    assert "client-secret-in-a-local-9f3e" not in stream.getvalue()
