@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,11 +26,13 @@ from sfsync.config import LoadedSettings, Settings, load_settings
 from sfsync.errors import (
     EXIT_INTERNAL,
     EXIT_OK,
+    Interrupted,
     SfsyncError,
     UsageError,
     exit_code_for,
 )
 from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text, register_secrets
+from sfsync.stop import StopSignal
 
 __all__ = ["cli", "main"]
 
@@ -323,9 +326,14 @@ def sync(app: App, objects: tuple[str, ...], full: bool) -> None:
         )
     warehouse = open_warehouse(app.settings.database)
     try:
-        with sync_progress() as progress:
+        with sync_progress() as progress, StopSignal().on_signals(signal.SIGTERM) as stop:
             result = run_sync(
-                warehouse, app.settings, objects=list(objects) or None, full=full, progress=progress
+                warehouse,
+                app.settings,
+                objects=list(objects) or None,
+                full=full,
+                progress=progress,
+                should_stop=stop,
             )
     finally:
         warehouse.dispose()
@@ -358,7 +366,11 @@ def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
     day = parse_iso_date(as_of, "--as-of")
     warehouse = open_warehouse(app.settings.database)
     try:
-        outcome = run_once(warehouse, app.settings, as_of=day, apply=apply, force=force)
+        # SIGTERM (a CronJob's pod going away) finishes the current page or batch first.
+        with StopSignal().on_signals(signal.SIGTERM) as stop:
+            outcome = run_once(
+                warehouse, app.settings, as_of=day, apply=apply, force=force, should_stop=stop
+            )
     finally:
         warehouse.dispose()
     stages = ", ".join(f"{name} {status}" for name, status in outcome.stages.items())
@@ -368,6 +380,11 @@ def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
     )
     if outcome.error is not None:
         raise outcome.error
+    if outcome.status == "interrupted":
+        raise Interrupted(
+            f"run {outcome.run_id} stopped on request; what it committed is kept and the "
+            "next run goes on from there"
+        )
     if outcome.exit_code:
         sys.exit(outcome.exit_code)
 

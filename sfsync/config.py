@@ -202,8 +202,7 @@ class SalesforceSettings(_Section):
             return None
         if not re.match(r"^https://[^/\s]+", value, re.IGNORECASE):
             raise ValueError(
-                f"{value!r} is not an https:// URL (sfsync never sends credentials over "
-                "plain HTTP)"
+                f"{value!r} is not an https:// URL (sfsync never sends credentials over plain HTTP)"
             )
         return value.rstrip("/")
 
@@ -287,6 +286,7 @@ class SyncSettings(_Section):
     bulk_threshold: int = Field(default=50_000, ge=1)
     bulk_page_size: int = Field(default=20_000, ge=1000, le=250_000)
     bulk_poll_s: float = Field(default=2.0, gt=0, le=60)
+    bulk_timeout_s: float = Field(default=7200.0, gt=0, le=86_400)
     page_size: int = Field(default=2000, ge=200, le=2000)
     lookback_s: int = Field(default=300, ge=0)
     lag_s: int = Field(default=30, ge=0)

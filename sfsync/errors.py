@@ -15,6 +15,7 @@ Exit codes (the contract in DESIGN.md):
 5    partial failure: some writes failed and are recorded for retry
 6    another run holds the lock
 70   internal error (a bug in sfsync): please report it with ``-v`` output
+143  stopped on request (SIGTERM); what was committed is kept
 ===  ==========================================================================
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_OK",
     "EXIT_PARTIAL",
+    "EXIT_STOPPED",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "ApiError",
@@ -38,6 +40,7 @@ __all__ = [
     "DataFileError",
     "DatabaseUnreachable",
     "InsecureEndpoint",
+    "Interrupted",
     "LockHeld",
     "PartialFailure",
     "RecordError",
@@ -58,6 +61,7 @@ EXIT_BUDGET = 4
 EXIT_PARTIAL = 5
 EXIT_LOCKED = 6
 EXIT_INTERNAL = 70
+EXIT_STOPPED = 143  # 128 + SIGTERM: stopped on request, what was committed is kept
 
 
 class SfsyncError(Exception):
@@ -181,6 +185,12 @@ class PartialFailure(SfsyncError):
     """The command finished but some of its writes failed; they are recorded for retry."""
 
     exit_code = EXIT_PARTIAL
+
+
+class Interrupted(SfsyncError):
+    """A stop was requested (SIGTERM): the work stopped at a point where all is committed."""
+
+    exit_code = EXIT_STOPPED
 
 
 class LockHeld(SfsyncError):

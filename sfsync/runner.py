@@ -16,13 +16,19 @@ from datetime import date
 from typing import Any
 
 from sfsync.config import Settings
-from sfsync.errors import EXIT_BUDGET, EXIT_OK, EXIT_PARTIAL, BudgetExhausted, SfsyncError
+from sfsync.errors import (
+    EXIT_BUDGET,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_STOPPED,
+    BudgetExhausted,
+    SfsyncError,
+)
 from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.lock import acquire_run_lock
 from sfsync.warehouse.runs import (
     finish_run,
-    mark_interrupted_runs,
     merge_counts,
     recording,
     start_run,
@@ -53,6 +59,8 @@ class RunOutcome:
             return self.error.exit_code
         if self.status == "partial":
             return EXIT_PARTIAL
+        if self.status == "interrupted":
+            return EXIT_STOPPED
         return EXIT_OK
 
 
@@ -77,9 +85,6 @@ def run_once(
 
     stop = should_stop or (lambda: False)
     with acquire_run_lock(warehouse) as lock:
-        stale = mark_interrupted_runs(warehouse)
-        if stale:
-            log.warning("run.interrupted_found", runs=stale)
         run_id = start_run(warehouse, "run", as_of=as_of)
         lock.set_run(run_id)
         bind_run(run_id)
@@ -90,7 +95,9 @@ def run_once(
         try:
             log.info("run.start", as_of=str(as_of) if as_of else None, apply=apply)
             if client is None:
-                client = SalesforceClient.connect(settings.salesforce, settings.sync)
+                client = SalesforceClient.connect(
+                    settings.salesforce, settings.sync, should_stop=stop
+                )
 
             log.info("run.stage", stage="sync")
             outcome.sync = run_sync(

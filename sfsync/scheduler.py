@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -26,6 +27,7 @@ from sfsync.cron import cron_trigger
 from sfsync.errors import ConfigError, LockHeld, SfsyncError
 from sfsync.files import atomic_text_file
 from sfsync.logging import get_logger
+from sfsync.stop import StopSignal
 from sfsync.warehouse import open_warehouse
 
 __all__ = ["Worker"]
@@ -39,7 +41,8 @@ class Worker:
         self.settings = settings
         self.schedule = settings.schedule
         self.run_now = run_now
-        self.stop = threading.Event()
+        self.stop = StopSignal()
+        self._run_started: float | None = None  # monotonic start of the run in progress
         self.state: dict[str, Any] = {"status": "starting", "runs": 0, "pid": os.getpid()}
         self._lock = threading.Lock()
         self._health_error: str | None = None  # why the last health write failed
@@ -86,7 +89,7 @@ class Worker:
     def _install_signals(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
             log.info("worker.signal", signal=signal.Signals(signum).name)
-            self.stop.set()
+            self.stop.request(signal.Signals(signum).name)
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -94,10 +97,11 @@ class Worker:
     # ---------------------------------------------------------------- the job
 
     def _run_job(self) -> None:
-        if self.stop.is_set():
+        if self.stop():
             return
         from sfsync.runner import run_once
 
+        self._run_started = time.monotonic()
         self._set(status="running", run_started_at=_now())
         warehouse = None
         try:
@@ -106,7 +110,7 @@ class Worker:
                 warehouse,
                 self.settings,
                 apply=self.schedule.apply,
-                should_stop=self.stop.is_set,
+                should_stop=self.stop,
             )
             self._set(
                 last_run_id=outcome.run_id, last_status=outcome.status, last_exit=outcome.exit_code
@@ -124,7 +128,8 @@ class Worker:
             if warehouse is not None:
                 warehouse.dispose()
             self.state["runs"] = int(self.state.get("runs", 0)) + 1
-            self._set(status="idle" if not self.stop.is_set() else "stopping", run_ended_at=_now())
+            self._run_started = None
+            self._set(status="idle" if not self.stop() else "stopping", run_ended_at=_now())
 
     # ---------------------------------------------------------------- health
 
@@ -172,6 +177,10 @@ class Worker:
                 "updated_at": _now(),
                 "next_run_at": str(job.next_run_time) if job and job.next_run_time else None,
             }
+            started = self._run_started
+        # How long the run in progress has been going: a stuck run shows, however fresh
+        # the file itself is.
+        document["running_for_s"] = None if started is None else round(time.monotonic() - started)
         path = Path(path)
         try:
             # Status only (no org data or secrets), read by monitoring that may run as

@@ -36,6 +36,7 @@ from sfsync.errors import UsageError
 from sfsync.logging import get_logger
 from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
 from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import Waiver
 from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
 
@@ -129,6 +130,14 @@ def run_audit(
     chosen = select_rules(audit, rules)
     with warehouse.engine.connect() as conn:
         ctx = build_context(conn, audit, as_of=as_of, rules=chosen)
+    # An audit on its own holds the run lock (inside ``sfsync run`` the runner holds it).
+    with run_lock_held(warehouse, take=run_id is None):
+        return _recorded_audit(warehouse, ctx, chosen, run_id)
+
+
+def _recorded_audit(
+    warehouse: Warehouse, ctx: AuditContext, chosen: Sequence[str], run_id: int | None
+) -> AuditSummary:
     log = get_logger()
     own_run = run_id is None
     current_run = start_run(warehouse, "audit", as_of=ctx.as_of) if run_id is None else run_id

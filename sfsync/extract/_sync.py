@@ -38,6 +38,7 @@ from sfsync.errors import (
     ApiError,
     BudgetExhausted,
     ConfigError,
+    Interrupted,
     SfsyncError,
 )
 from sfsync.extract._convert import ConvertedBatch, RowConverter, csv_records
@@ -61,6 +62,7 @@ from sfsync.logging import bind_run, get_logger, unbind_run
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
 from sfsync.salesforce.formats import parse_datetime, soql_datetime
 from sfsync.warehouse import Warehouse
+from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import SyncState, table_of
 from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
 
@@ -91,7 +93,7 @@ SYNC_ORDER = (
 _PROBLEM_LOG_LIMIT = 20
 
 
-class SyncInterrupted(SfsyncError):
+class SyncInterrupted(Interrupted):
     """A stop was requested (SIGTERM); the sync stopped after a committed page."""
 
 
@@ -177,6 +179,32 @@ def run_sync(
     was requested). Other failures mark the run ``failed`` and are raised.
     """
     own_run = run_id is None
+    # A sync on its own holds the run lock (inside ``sfsync run`` the runner holds it).
+    with run_lock_held(warehouse, take=own_run):
+        return _run_sync(
+            warehouse,
+            settings,
+            client=client,
+            objects=objects,
+            full=full,
+            run_id=run_id,
+            progress=progress,
+            should_stop=should_stop,
+        )
+
+
+def _run_sync(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    client: SalesforceClient | None,
+    objects: list[str] | None,
+    full: bool,
+    run_id: int | None,
+    progress: SyncProgress | None,
+    should_stop: Callable[[], bool] | None,
+) -> SyncResult:
+    own_run = run_id is None
     run = start_run(warehouse, "sync") if run_id is None else run_id
     if own_run:
         bind_run(run)
@@ -185,7 +213,11 @@ def run_sync(
     owned_client = client is None
     try:
         if client is None:
-            client = SalesforceClient.connect(settings.salesforce, settings.sync)
+            client = SalesforceClient.connect(
+                settings.salesforce, settings.sync, should_stop=should_stop
+            )
+        elif should_stop is not None:
+            client.should_stop = should_stop  # its waits end early on a stop, too
         calls_before = client.api_calls
         syncer = _Syncer(
             warehouse,
@@ -202,7 +234,7 @@ def run_sync(
         except BudgetExhausted as exc:
             result.status, result.error = "partial", exc
             log.warning("sync.budget_reached", message=exc.message)
-        except SyncInterrupted as exc:
+        except Interrupted as exc:
             result.status, result.error = "interrupted", exc
             log.warning("sync.interrupted")
         finally:
@@ -390,7 +422,7 @@ class _Syncer:
                     self._refresh_reference(plan, answers[f"ref:{name}"], outcome)
                 else:
                     self._sync_incremental(plan, states[name], windows[name], answers, now, outcome)
-            except (BudgetExhausted, SyncInterrupted):
+            except (BudgetExhausted, Interrupted):
                 # A clean stop keeps what was committed, snapshots of it included.
                 if name == "Opportunity":
                     self._snapshot(now, run_started)
@@ -562,6 +594,8 @@ class _Syncer:
             except BulkJobFailed as exc:
                 log.warning("sync.bulk_fallback", object=name, reason=exc.message)
                 outcome.mode = "rest (bulk failed)"
+                with self.warehouse.session() as session:
+                    self._save_state(session, name, resume=None)  # that job is of no more use
                 self._pull_rest(plan, window, upper, outcome)
         else:
             self._pull_rest(plan, window, upper, outcome)
@@ -696,6 +730,7 @@ class _Syncer:
                 include_deleted=plan.has_is_deleted,
                 page_size=self.sync.bulk_page_size,
                 poll_s=self.sync.bulk_poll_s,
+                timeout_s=self.sync.bulk_timeout_s,
                 on_job=remember_job,
                 job_id=job_id,
                 locator=locator,

@@ -84,10 +84,13 @@ class _Iterable(io.RawIOBase):
 
 
 class BulkQuery:
-    def __init__(self, client: SalesforceClient, *, page_size: int, poll_s: float) -> None:
+    def __init__(
+        self, client: SalesforceClient, *, page_size: int, poll_s: float, timeout_s: float
+    ) -> None:
         self.client = client
         self.page_size = page_size
         self.poll_s = poll_s
+        self.timeout_s = timeout_s
         settings = client.settings
         self.http = httpx.Client(
             verify=deadline_context(tls_context(settings)),
@@ -175,9 +178,16 @@ class BulkQuery:
             self.http.close()
 
     def _wait(self, job_id: str) -> None:
+        """Poll until the job completes; past ``timeout_s`` abort it and give it up.
+
+        Salesforce itself retries a query job for a long while (up to 15 attempts of
+        up to 10 minutes each) before failing it, so the default leaves it two hours.
+        Every wait between polls ends at once when a stop is requested.
+        """
         delay = self.poll_s
+        give_up_at = time.monotonic() + self.timeout_s
         while True:
-            time.sleep(delay)
+            self.client.pause(min(delay, max(give_up_at - time.monotonic(), 0.0)))
             job = self._json("poll Bulk 2.0 query job", "GET", f"/{job_id}")
             state = job.get("state")
             if state == "JobComplete":
@@ -188,7 +198,21 @@ class BulkQuery:
                     f"Bulk 2.0 job {job_id} {state.lower()}: {reason}",
                     error_code=f"JOB_{state.upper()}",
                 )
+            if time.monotonic() >= give_up_at:
+                self._abort(job_id)
+                raise BulkJobFailed(
+                    f"Bulk 2.0 job {job_id} was still {state} after {self.timeout_s:g}s "
+                    "(sync.bulk_timeout_s); it was aborted",
+                    error_code="JOB_TIMEOUT",
+                )
             delay = min(delay * 1.5, 10.0)
+
+    def _abort(self, job_id: str) -> None:
+        """Ask Salesforce to stop working on a job we give up (best effort)."""
+        try:
+            self._json("abort Bulk 2.0 query job", "PATCH", f"/{job_id}", {"state": "Aborted"})
+        except SfsyncError as exc:
+            log.warning("bulk.abort_failed", job_id=job_id, reason=exc.message)
 
     def _page(self, job_id: str, locator: str | None) -> Iterator[BulkChunk]:
         """One result page, streamed as chunks of rows; a broken page is read again.
@@ -215,7 +239,7 @@ class BulkQuery:
                 delay = self.client.retry.delay(attempt, None, self.client.rng)
                 log.warning("bulk.page_retry", job_id=job_id, attempt=attempt, reason=str(exc))
                 self.client.retries += 1
-                time.sleep(delay)
+                self.client.pause(delay)
             finally:
                 response.close()
 

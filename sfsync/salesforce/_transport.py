@@ -179,8 +179,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def is_certificate_error(exc: BaseException) -> bool:
     """A TLS certificate that does not verify: retrying will not make it verify."""
     return any(
-        isinstance(cause, ssl.SSLCertVerificationError)
-        or "CERTIFICATE_VERIFY_FAILED" in str(cause)
+        isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cause)
         for cause in _causes(exc)
     )
 

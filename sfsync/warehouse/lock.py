@@ -5,9 +5,15 @@ releases it when the holder's connection dies, so a killed run never blocks the
 next one. The holder is also written to ``run_lock`` so the refusal can name it.
 
 SQLite: a row in ``run_lock``, taken and taken over with compare-and-swap
-updates. A row whose process is gone (same host, pid not running) or whose
-heartbeat is older than ``stale_after_s`` (another host) is taken over, and
-the takeover is logged: a crashed run must not lock the warehouse forever.
+updates, beaten every 30 s while held. A row is taken over (and the takeover
+logged) when its heartbeat is older than ``stale_after_s``, whatever its host and
+pid, or, on this host, when its pid is gone or is this very process's (which does
+not hold it: a container whose sfsync runs as PID 1 meets its own pid again after
+a restart). A crashed run never locks the warehouse for ever.
+
+Whoever takes the lock marks the runs still ``running`` as ``interrupted``: every
+command that records a run holds the lock, so with the lock held, those runs'
+processes are gone.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,8 +32,9 @@ from sfsync.errors import LockHeld
 from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.models import RunLock
+from sfsync.warehouse.runs import mark_interrupted_runs
 
-__all__ = ["RunLockHandle", "acquire_run_lock"]
+__all__ = ["RunLockHandle", "acquire_run_lock", "run_lock_held"]
 
 log = get_logger()
 LOCK_NAME = "run"
@@ -34,8 +42,20 @@ _ADVISORY_KEY = 0x5F5_1C  # "sfsync": any constant shared by every sfsync proces
 HEARTBEAT_S = 30.0
 
 
+# Locks this process holds: (database URL, acquired_at). A row naming our pid that is
+# not among them was left by an earlier process that had the same pid.
+_held: set[tuple[str, datetime]] = set()
+_held_lock = threading.Lock()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _key(warehouse: Warehouse, acquired_at: datetime) -> tuple[str, datetime]:
+    if acquired_at.tzinfo is None:
+        acquired_at = acquired_at.replace(tzinfo=UTC)
+    return (warehouse.settings.display_url(), acquired_at)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -59,6 +79,8 @@ class RunLockHandle:
         self._conn = conn  # PostgreSQL: the connection that owns the advisory lock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        with _held_lock:
+            _held.add(_key(warehouse, holder["acquired_at"]))
         if conn is None:
             self._thread = threading.Thread(
                 target=self._beat, name="sfsync-lock-heartbeat", daemon=True
@@ -85,6 +107,8 @@ class RunLockHandle:
 
     def release(self) -> None:
         self._stop.set()
+        with _held_lock:
+            _held.discard(_key(self.warehouse, self.holder["acquired_at"]))
         with contextlib.suppress(Exception), self.warehouse.engine.begin() as conn:
             conn.execute(delete(RunLock).where(*self._mine()))
         if self._conn is not None:
@@ -119,11 +143,36 @@ def _describe(row: Any) -> str:
 
 
 def acquire_run_lock(warehouse: Warehouse, *, stale_after_s: float = 600.0) -> RunLockHandle:
-    """Take the run lock or raise :class:`LockHeld` (exit 6) naming the holder."""
+    """Take the run lock or raise :class:`LockHeld` (exit 6) naming the holder.
+
+    Runs left ``running`` by processes that died are marked ``interrupted``.
+    """
     holder = _holder()
     if warehouse.dialect == "postgresql":
-        return _acquire_postgres(warehouse, holder)
-    return _acquire_row(warehouse, holder, stale_after_s)
+        handle = _acquire_postgres(warehouse, holder)
+    else:
+        handle = _acquire_row(warehouse, holder, stale_after_s)
+    try:
+        stale = mark_interrupted_runs(warehouse)
+    except BaseException:
+        handle.release()
+        raise
+    if stale:
+        log.warning("run.interrupted_found", runs=stale)
+    return handle
+
+
+@contextlib.contextmanager
+def run_lock_held(warehouse: Warehouse, *, take: bool) -> Iterator[RunLockHandle | None]:
+    """The run lock for the block when ``take`` (a command's own run), else nothing.
+
+    Inside a whole run (``sfsync run``), the runner already holds it for its stages.
+    """
+    if not take:
+        yield None
+        return
+    with acquire_run_lock(warehouse) as handle:
+        yield handle
 
 
 def _acquire_postgres(warehouse: Warehouse, holder: dict[str, Any]) -> RunLockHandle:
@@ -154,7 +203,7 @@ def _acquire_row(
             row = conn.execute(select(RunLock).where(RunLock.name == LOCK_NAME)).first()
             if row is None:
                 continue  # released between our insert and read: try again
-            if not _stale(row, stale_after_s):
+            if not _stale(warehouse, row, stale_after_s):
                 raise LockHeld(
                     f"another sfsync run holds the warehouse lock ({_describe(row)}); "
                     "try again later"
@@ -181,10 +230,15 @@ def _insert_ignore(conn: Connection) -> Any:
     return sqlite.insert(RunLock).on_conflict_do_nothing(index_elements=["name"])
 
 
-def _stale(row: Any, stale_after_s: float) -> bool:
-    if row.hostname == socket.gethostname():
-        return not _pid_alive(int(row.pid))
+def _stale(warehouse: Warehouse, row: Any, stale_after_s: float) -> bool:
     heartbeat: datetime = row.heartbeat_at
     if heartbeat.tzinfo is None:
         heartbeat = heartbeat.replace(tzinfo=UTC)
-    return _now() - heartbeat > timedelta(seconds=stale_after_s)
+    if _now() - heartbeat > timedelta(seconds=stale_after_s):
+        return True  # nobody has beaten it for that long, whatever its pid says
+    if row.hostname != socket.gethostname():
+        return False
+    if int(row.pid) == os.getpid():
+        with _held_lock:
+            return _key(warehouse, row.acquired_at) not in _held
+    return not _pid_alive(int(row.pid))

@@ -29,7 +29,7 @@ from typing import Any
 
 from sfsync.chaos import crash_point
 from sfsync.config import Settings
-from sfsync.errors import ApiError, BudgetExhausted, RetryableError, SfsyncError
+from sfsync.errors import ApiError, BudgetExhausted, Interrupted, RetryableError, SfsyncError
 from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient
 from sfsync.salesforce.formats import parse_datetime, soql_quote
@@ -625,7 +625,11 @@ def apply_writeback(
     calls_before = client.api_calls if client is not None else 0
     try:
         if client is None and needs_client:
-            client = SalesforceClient.connect(settings.salesforce, settings.sync)
+            client = SalesforceClient.connect(
+                settings.salesforce, settings.sync, should_stop=should_stop
+            )
+        elif client is not None and should_stop is not None:
+            client.should_stop = should_stop
         if client is None:
             # Nothing to send: only ledger housekeeping.
             if plan.abandon:
@@ -646,6 +650,10 @@ def apply_writeback(
                 # The batch it refused is planned again; what was confirmed stays confirmed.
                 result.budget_stop = exc.message
                 log.warning("writeback.budget_reached", written=result.written())
+            except Interrupted:
+                # Stopped during a retry's wait: that batch stays `sent`, reconciled next run.
+                result.interrupted = True
+                log.warning("writeback.interrupted", written=result.written())
     finally:
         if client is not None:
             result.api_calls = client.api_calls - calls_before

@@ -11,36 +11,18 @@ import json
 import signal
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sfsync.cli import App, pass_app
-from sfsync.errors import BudgetExhausted, PartialFailure
+from sfsync.errors import BudgetExhausted, Interrupted, PartialFailure
+from sfsync.stop import StopSignal
 
 if TYPE_CHECKING:
     from sfsync.writeback import PlannedAction, WritebackResult
 
 __all__ = ["writeback_command"]
-
-
-@contextmanager
-def _stop_on_sigterm() -> Iterator[dict[str, bool]]:
-    """SIGTERM asks the apply to stop after the current batch (the ledger stays consistent)."""
-    flag = {"stop": False}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        flag["stop"] = True
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _short(text: str | None, width: int) -> str:
@@ -207,13 +189,10 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     warehouse = open_warehouse(app.settings.database)
     try:
         if apply_:
-            with _stop_on_sigterm() as flag:
+            # SIGTERM finishes the current batch; what is left stays planned.
+            with StopSignal().on_signals(signal.SIGTERM) as stop:
                 result = run_writeback(
-                    warehouse,
-                    app.settings,
-                    apply=True,
-                    force=force,
-                    should_stop=lambda: flag["stop"],
+                    warehouse, app.settings, apply=True, force=force, should_stop=stop
                 )
         else:
             result = run_writeback(warehouse, app.settings, apply=False)
@@ -232,9 +211,13 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     budget = result.budget_message()
     if budget is not None:
         raise BudgetExhausted(budget)
-    if result.applied and (result.failures or result.interrupted):
-        what = "was interrupted" if result.interrupted else f"had {result.failed} failed write(s)"
+    if result.applied and result.interrupted:
+        raise Interrupted(
+            f"the write-back stopped on request after {result.written()}; the writes not "
+            "sent stay in the ledger and the next `sfsync writeback --apply` sends them"
+        )
+    if result.applied and result.failures:
         raise PartialFailure(
-            f"the write-back {what}; they are recorded in the ledger and retried by the next "
-            "`sfsync writeback --apply`"
+            f"the write-back had {result.failed} failed write(s); they are recorded in the "
+            "ledger and retried by later runs (`sfsync writeback` shows when)"
         )
