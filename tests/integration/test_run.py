@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from sfsync.devorg import DevOrg, FaultSpec
@@ -132,14 +131,3 @@ def test_demo_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
     )
     assert findings.exit_code == 0
     assert findings.stdout.lstrip().startswith("[")
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_throttling_is_waited_out_not_reported_as_the_daily_limit(
-    running_org: OrgFactory, seed: int
-) -> None:
-    """5 % of calls answer 429 Too many requests: the run backs off and ends ok (exit 0)."""
-    org = running_org(300, faults=FaultSpec(throttle_rate=0.05, retry_after_s=0, seed=seed))
-    outcome = run_sfsync("run", "--apply", env=org.env)
-    assert outcome.exit_code == 0, outcome.stderr[-2000:]
-    assert "daily API limit" not in outcome.stderr

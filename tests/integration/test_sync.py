@@ -6,19 +6,16 @@ import math
 import random
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from sfsync.devorg import FaultSpec
-from sfsync.devorg._http import Request
 from sfsync.extract import run_sync
 from sfsync.salesforce.formats import soql_quote
 from sfsync.warehouse.models import Opportunity, Run, SyncState
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory
-from tests.integration.kills import CRASHED, KILLED, Gate, finish, sfsync_process
 from tests.integration.sync_helpers import mismatches, random_changes, settle
 
 
@@ -265,69 +262,6 @@ def test_sync_cli_prints_a_summary(running_org: OrgFactory) -> None:
     bad = run_sfsync("sync", "--object", "Opportunty", env=org.env)
     assert bad.exit_code == 2
     assert "'Opportunty'" in bad.stderr
-
-
-def _is_page_request(req: Request) -> bool:
-    """A REST query page after the first, or a Bulk 2.0 result page."""
-    return (req.method == "GET" and "/query/01g" in req.path) or req.path.endswith("/results")
-
-
-# Where each killed sync dies: (Bulk?, named crash point, n) or (Bulk?, "held page", n).
-# The first rounds interrupt the first, long pull (46 REST pages of 200 rows, or Bulk
-# pages of 1,000); later rounds follow changes made to the org, so that every point is
-# reached: each sync refreshes 4 reference objects and commits 6 incremental ones,
-# and 30+ changed opportunities are at least a page.
-KILLS: tuple[tuple[bool, str, int], ...] = (
-    (True, "sync.bulk_job_created", 1),
-    (False, "sync.page_committed", 2),
-    (True, "sync.page_committed", 1),
-    (False, "held page", 2),
-    (True, "held page", 1),
-    (False, "sync.page_committed", 3),
-    (True, "sync.bulk_job_created", 1),
-    (False, "held page", 1),
-    (False, "sync.reference_committed", 3),
-    (True, "sync.object_committed", 1),
-    (False, "sync.object_committed", 2),
-    (True, "sync.reference_committed", 4),
-    (False, "sync.page_committed", 1),
-    (True, "sync.object_committed", 6),
-    (False, "sync.object_committed", 3),
-    (True, "sync.page_committed", 1),
-    (False, "sync.reference_committed", 1),
-    (True, "sync.object_committed", 2),
-    (False, "sync.page_committed", 1),
-    (True, "sync.object_committed", 5),
-)
-
-
-def test_killed_syncs_lose_and_duplicate_nothing(running_org: OrgFactory, tmp_path: Path) -> None:
-    """20 SIGKILLs at named points and in-flight pages, changes in between: an exact copy."""
-    org = running_org(
-        1200, extra={"sync": {"bulk_poll_s": 0.05, "bulk_page_size": 1000, "page_size": 200}}
-    )
-    rng = random.Random(20)
-    log = tmp_path / "sync.log"
-    for round_, (bulk, kill, nth) in enumerate(KILLS):
-        env = {**org.env, "SFSYNC_SYNC__BULK_THRESHOLD": "500" if bulk else "1000000"}
-        if kill == "held page":
-            gate = Gate(org.server, _is_page_request, nth=nth)
-            code = gate.kill_when_held(sfsync_process("sync", env=env, log=log))
-            assert code == KILLED, f"round {round_}: exit {code}; see {log}"
-        else:
-            code = finish(sfsync_process("sync", env=env, log=log, crash_at=f"{kill}:{nth}"))
-            assert code == CRASHED, f"round {round_} ({kill}:{nth}): exit {code}; see {log}"
-        if round_ >= 7:
-            settle()
-            random_changes(org.org, rng, updates=30, soft_deletes=3, purges=1, creates=5)
-    settle()
-    final = run_sfsync("sync", env=org.env)
-    assert final.exit_code == 0, final.stderr
-    warehouse = org.warehouse()
-    assert mismatches(org.org, org.settings, warehouse) == {}
-    with warehouse.session() as session:
-        statuses = set(session.scalars(select(Run.status)).all())
-    assert "running" in statuses or "interrupted" in statuses  # the killed runs left evidence
 
 
 @pytest.mark.postgres

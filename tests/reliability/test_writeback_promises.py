@@ -18,7 +18,6 @@ from sfsync.writeback._keys import parse_task_key
 from sfsync.writeback._text import key_from_description
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory, RunningOrg, generated_org_file
-from tests.integration.kills import is_write
 from tests.integration.sync_helpers import settle
 from tests.integration.writeback.helpers import (
     cycle,
@@ -29,6 +28,7 @@ from tests.integration.writeback.helpers import (
     sfsync_tasks,
     without_key_field,
 )
+from tests.reliability.kills import is_write
 
 
 def _open_tasks_by_pair(org: RunningOrg) -> Counter[tuple[str, str]]:

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from sfsync.devorg import FaultSpec
@@ -130,3 +131,14 @@ def test_sigterm_ends_a_run_waiting_out_a_long_retry_after(running_org: OrgFacto
     assert code != -signal.SIGTERM  # it stopped on its own terms, not by the signal's default
     stderr = run.stderr.read() if run.stderr else ""
     assert "bug" not in stderr, stderr[-2000:]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_throttling_is_waited_out_not_reported_as_the_daily_limit(
+    running_org: OrgFactory, seed: int
+) -> None:
+    """5 % of calls answer 429 Too many requests: the run backs off and ends ok (exit 0)."""
+    org = running_org(300, faults=FaultSpec(throttle_rate=0.05, retry_after_s=0, seed=seed))
+    outcome = run_sfsync("run", "--apply", env=org.env)
+    assert outcome.exit_code == 0, outcome.stderr[-2000:]
+    assert "daily API limit" not in outcome.stderr

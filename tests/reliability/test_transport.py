@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.cli_helpers import run_sfsync
-from tests.integration.fake_servers import FakeServer, Responder, dripping, json_answer
+from tests.reliability.fake_servers import FakeServer, Responder, dripping, json_answer
 
 CANARY_SECRET = "canary-client-secret-5b1f0e"
 CANARY_TOKEN = "00DCANARY!canary-access-token-77d2"

@@ -17,7 +17,6 @@ from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, Opportunity
 from sfsync.writeback import run_writeback
 from tests.integration.conftest import OrgFactory, RunningOrg, generated_org_file
-from tests.integration.kills import CRASHED, KILLED, Gate, finish, is_write, sfsync_process
 from tests.integration.writeback.helpers import (
     cycle,
     ledger_rows,
@@ -28,6 +27,7 @@ from tests.integration.writeback.helpers import (
     sfsync_tasks,
     without_key_field,
 )
+from tests.reliability.kills import CRASHED, KILLED, Gate, finish, is_write, sfsync_process
 
 ROUNDS = 20
 # The kinds of kill, in turn. A named crash point exits 137 at the n-th time the
