@@ -59,3 +59,20 @@ def commands(group: click.Group, prefix: str = "sfsync") -> list[str]:
 @pytest.mark.parametrize("command", commands(cli))
 def test_every_command_is_in_the_readme(command: str) -> None:
     assert re.search(rf"`{re.escape(command)}\b", README.read_text()), command
+
+
+def test_documents_link_only_inside_the_repository() -> None:
+    """Users only have the repository: every relative link resolves inside it."""
+    documents = [README, *(ROOT / "docs").glob("*.md"), *(ROOT / "sfsync").rglob("*.md")]
+    documents += list((ROOT / "tests").rglob("*.md"))
+    outside = []
+    for document in documents:
+        text = document.read_text(encoding="utf-8")
+        assert "/work/" not in text, f"{document}: a path of a development machine"
+        for target in re.findall(r"\]\(([^)#\s]+)", text):
+            if re.match(r"^[a-z]+:", target):
+                continue  # a URL; none point at this machine
+            resolved = (document.parent / target).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                outside.append(f"{document.relative_to(ROOT)} -> {target}")
+    assert outside == []
