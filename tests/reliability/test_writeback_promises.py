@@ -20,6 +20,7 @@ from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory, RunningOrg, generated_org_file
 from tests.integration.sync_helpers import settle
 from tests.integration.writeback.helpers import (
+    NO_SLIPPING_TASKS,
     cycle,
     ledger_rows,
     open_findings,
@@ -77,15 +78,7 @@ def test_writes_refused_by_a_validation_rule_are_retried_on_later_runs(
 ) -> None:
     """Refused (exit 5), waiting in the plan, then written once the rule is gone."""
     data = org_data(generated_org_file(org_files, 300))
-    data["validation_rules"] = [
-        {
-            "object": "Task",
-            "name": "No_Slipping_Tasks",
-            "condition": "Subject LIKE '%pushed month after month%'",
-            "message": "Tasks about slipping deals go through the deal desk",
-            "field": "Subject",
-        }
-    ]
+    data["validation_rules"] = [NO_SLIPPING_TASKS]
     org = running_org(data=data)
     reconfigure(org, fallback_owner_id=org.org.integration_user_id)
     warehouse = org.warehouse()

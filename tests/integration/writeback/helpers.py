@@ -21,6 +21,15 @@ from tests.integration.sync_helpers import settle
 
 _RULE_BY_TITLE = {title: rule for rule, title in RULE_TITLES.items()}
 
+# A validation rule an admin might add: Tasks about slipping deals are refused.
+NO_SLIPPING_TASKS = {
+    "object": "Task",
+    "name": "No_Slipping_Tasks",
+    "condition": "Subject LIKE '%pushed month after month%'",
+    "message": "Tasks about slipping deals go through the deal desk",
+    "field": "Subject",
+}
+
 
 def reconfigure(org: RunningOrg, *, sync: dict[str, Any] | None = None, **writeback: Any) -> None:
     """Rewrite the org's sfsync config with these ``writeback`` (and ``sync``) settings."""

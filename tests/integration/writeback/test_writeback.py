@@ -18,6 +18,7 @@ from sfsync.writeback import WritebackRefused, run_writeback
 from tests.cli_helpers import run_cli
 from tests.integration.conftest import OrgFactory, RunningOrg, generated_org_file
 from tests.integration.writeback.helpers import (
+    NO_SLIPPING_TASKS,
     cycle,
     ledger_rows,
     open_findings,
@@ -306,15 +307,7 @@ def test_a_validation_rule_and_a_deleted_opportunity_fail_only_their_records(
     running_org: OrgFactory, org_files: Path
 ) -> None:
     data = org_data(generated_org_file(org_files, 300))
-    data["validation_rules"] = [
-        {
-            "object": "Task",
-            "name": "No_Slipping_Tasks",
-            "condition": "Subject LIKE '%pushed month after month%'",
-            "message": "Tasks about slipping deals go through the deal desk",
-            "field": "Subject",
-        }
-    ]
+    data["validation_rules"] = [NO_SLIPPING_TASKS]
     org = running_org(data=data)
     reconfigure(org, fallback_owner_id=org.org.integration_user_id)
     warehouse = org.warehouse()
