@@ -6,17 +6,20 @@ import math
 import random
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from sfsync.devorg import FaultSpec
+from sfsync.devorg._http import Request
 from sfsync.extract import run_sync
 from sfsync.salesforce.formats import soql_quote
 from sfsync.warehouse.models import Opportunity, Run, SyncState
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory
 from tests.integration.sync_helpers import mismatches, random_changes, settle
+from tests.reliability.kills import ARRIVAL_TIMEOUT_S, KILLED, Gate, finish, sfsync_process
 
 
 def test_full_sync_matches_the_org_exactly(running_org: OrgFactory) -> None:
@@ -306,7 +309,7 @@ def test_snapshots_record_open_opportunities_and_their_close_date_moves(
 
 
 def test_purge_while_a_bulk_pull_is_interrupted_is_not_undone_by_the_resumed_job(
-    running_org: OrgFactory,
+    running_org: OrgFactory, tmp_path: Path
 ) -> None:
     """A resumed job's snapshot may still hold purged rows: deletes are applied after the pull."""
     org = running_org(
@@ -319,26 +322,27 @@ def test_purge_while_a_bulk_pull_is_interrupted_is_not_undone_by_the_resumed_job
             state = session.get(SyncState, "OpportunityHistory")
             return state.resume if state is not None else None
 
-    def stop_after_first_history_page() -> bool:
-        # Pages commit on a writer thread: once the History job exists, give the writer
-        # time to commit the first page (and its locator) before stopping.
-        resume = history_resume()
-        if not resume or not resume.get("job_id"):
-            return False
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+    # Hold the request for History's second page; once its first page and locator are
+    # committed (observed in the warehouse), kill the sync there.
+    def second_page(req: Request) -> bool:
+        return req.path.endswith("/results") and "locator=" in req.raw_query
+
+    gate = Gate(org.server, second_page)
+    sync = sfsync_process("sync", env=org.env, log=tmp_path / "sync.log")
+    try:
+        assert gate.arrived.wait(ARRIVAL_TIMEOUT_S), "the second Bulk page was never asked for"
+        for _ in range(int(ARRIVAL_TIMEOUT_S / 0.05)):
             resume = history_resume()
             if resume and resume.get("locator"):
-                return True
-            time.sleep(0.01)
-        return False
-
-    first = run_sync(warehouse, org.settings, should_stop=stop_after_first_history_page)
-    assert first.status == "interrupted"
-    with warehouse.session() as session:
-        state = session.get(SyncState, "OpportunityHistory")
-        assert state is not None
-        assert state.resume is not None
+                break
+            time.sleep(0.05)
+        sync.kill()
+        assert finish(sync) == KILLED
+    finally:
+        gate.release()
+    resume = history_resume()
+    assert resume is not None
+    assert resume.get("locator")
     victims = [
         r["Id"] for r in org.org.query("SELECT Id FROM Opportunity ORDER BY Id DESC LIMIT 3")
     ]
