@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sfsync.devorg import DevOrg, FaultSpec
 from sfsync.warehouse.models import Finding, Run, RunLock
 from tests.cli_helpers import run_cli, run_sfsync
 from tests.integration.conftest import OrgFactory
+from tests.reliability.kills import KILLED, Gate, sfsync_process
 
 
 def open_sfsync_tasks(org: DevOrg) -> Counter[tuple[str, str]]:
@@ -89,26 +89,17 @@ def test_budget_stop_skips_the_write_back_and_exits_4(running_org: OrgFactory) -
     assert run.status == "partial"
 
 
-def test_a_killed_run_is_marked_interrupted_by_the_next(running_org: OrgFactory) -> None:
-    org = running_org(600, faults=FaultSpec(latency_ms=100))
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}, **org.env}
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "sfsync", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def test_a_killed_run_is_marked_interrupted_by_the_next(
+    running_org: OrgFactory, tmp_path: Path
+) -> None:
+    """SIGKILL while the run syncs (held on its first Opportunity page): the next run says so."""
+    org = running_org(600)
+    gate = Gate(
+        org.server, lambda req: "FROM+Opportunity" in req.raw_query or "/query/01g" in req.path
     )
+    code = gate.kill_when_held(sfsync_process("run", env=org.env, log=tmp_path / "run.log"))
+    assert code == KILLED
     warehouse = org.warehouse()
-    deadline = time.monotonic() + 30
-    while True:
-        with warehouse.session() as session:
-            if session.scalars(select(Run).where(Run.status == "running")).first():
-                break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    victim.kill()
-    victim.wait()
-    org.server.set_faults(FaultSpec())
     outcome = run_sfsync("run", env=org.env)
     assert outcome.exit_code == 0, outcome.stderr
     with warehouse.session() as session:
