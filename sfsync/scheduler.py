@@ -28,7 +28,7 @@ from sfsync.errors import ConfigError, LockHeld, SfsyncError
 from sfsync.files import atomic_text_file
 from sfsync.logging import get_logger
 from sfsync.stop import StopSignal
-from sfsync.warehouse import open_warehouse
+from sfsync.warehouse import database_failure, open_warehouse
 
 __all__ = ["Worker"]
 
@@ -122,8 +122,15 @@ class Worker:
             log.error("worker.run_failed", message=exc.message, exit_code=exc.exit_code)
             self._set(last_status="failed", last_error=exc.message, last_exit=exc.exit_code)
         except Exception as exc:  # the worker outlives a bug in one run; the run row says failed
-            log.exception("worker.run_crashed", error=f"{type(exc).__name__}: {exc}")
-            self._set(last_status="failed", last_error=f"{type(exc).__name__}: {exc}")
+            mapped = database_failure(exc, self.settings.database)
+            if mapped is not None:  # the database went away or filled up: not a bug
+                log.error("worker.run_failed", message=mapped.message, exit_code=mapped.exit_code)
+                self._set(
+                    last_status="failed", last_error=mapped.message, last_exit=mapped.exit_code
+                )
+            else:
+                log.exception("worker.run_crashed", error=f"{type(exc).__name__}: {exc}")
+                self._set(last_status="failed", last_error=f"{type(exc).__name__}: {exc}")
         finally:
             if warehouse is not None:
                 warehouse.dispose()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from sfsync.devorg import FaultSpec
@@ -110,3 +111,39 @@ def test_worker_refuses_a_bad_schedule_at_start(running_org: OrgFactory) -> None
     )
     assert proc.returncode == 2
     assert "schedule.timezone" in proc.stderr
+
+
+def test_a_database_that_fills_up_during_a_scheduled_run_is_reported_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker logs worker.run_failed (exit 3, naming the database), not a bug's traceback."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+    from structlog.testing import capture_logs
+
+    from sfsync.config import Settings
+    from sfsync.scheduler import Worker
+    from sfsync.warehouse import open_warehouse, upgrade
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    settings = Settings.model_validate({"database": {"url": url}})
+    warehouse = open_warehouse(settings.database, require_head=False, create=True)
+    with warehouse.engine.begin() as conn:
+        upgrade(conn)
+    warehouse.dispose()
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+
+    def run_once(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT INTO run ...", {}, full)
+
+    monkeypatch.setattr("sfsync.runner.run_once", run_once)
+    worker = Worker(settings)
+    with capture_logs() as events:
+        worker._run_job()
+    failed = [e for e in events if e["event"] == "worker.run_failed"]
+    assert [e["exit_code"] for e in failed] == [3]
+    assert "warehouse.db" in failed[0]["message"]
+    assert not [e for e in events if e["event"] == "worker.run_crashed"]
+    assert worker.state["last_status"] == "failed"
