@@ -84,6 +84,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 # SQLite's primary result codes (sqlite3.h) for trouble with the file or the disk under it.
 _SQLITE_IOERR = 10
 _SQLITE_CORRUPT = 11
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
@@ -134,6 +136,13 @@ def database_failure(exc: BaseException, settings: DatabaseSettings) -> SfsyncEr
             return DataFileError(
                 f"the warehouse {_sqlite_name(settings)} (database.url) {what} (SQLite: "
                 f"{reason}). Point database.url at the warehouse, or restore it from a backup"
+            )
+        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return DatabaseUnreachable(
+                f"the database {where} stayed locked by another process for longer than "
+                f"SQLite waits (SQLite: {reason}); {_KEPT}. Another program is writing to "
+                "the file (an sfsync run holds the run lock and says so): run the command "
+                "again when it is done"
             )
         if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
             return DatabaseUnreachable(

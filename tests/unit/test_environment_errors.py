@@ -75,3 +75,28 @@ def test_a_health_file_write_that_fails_later_logs_a_warning_and_the_worker_goes
     assert "No space left on device" in warnings[0]["error"]
     assert any(e["event"] == "worker.health_written" for e in lines), lines
     assert json.loads(health.read_text())["status"] == "starting"
+
+
+# --------------------------------------------------------------------------- locked SQLite
+
+
+@pytest.mark.parametrize("code", ["SQLITE_BUSY", "SQLITE_LOCKED"])
+def test_a_sqlite_file_locked_by_another_process_is_exit_3_naming_it(code: str) -> None:
+    """'database is locked' after SQLite's 30-second wait: the environment, not a bug."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from sfsync.config import DatabaseSettings
+    from sfsync.warehouse import database_failure
+
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = getattr(sqlite3, code)  # type: ignore[attr-defined]
+    mapped = database_failure(
+        OperationalError("UPDATE finding ...", {}, locked),
+        DatabaseSettings(url="sqlite:////var/lib/sfsync/warehouse.db"),
+    )
+    assert mapped is not None
+    assert mapped.exit_code == 3
+    assert "warehouse.db" in mapped.message
+    assert "locked" in mapped.message
