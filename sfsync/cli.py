@@ -186,7 +186,7 @@ AS_OF_RANGE = (date(1900, 1, 1), date(2999, 12, 31))
 def parse_iso_date(
     value: str | None, option: str, *, within: tuple[date, date] | None = AS_OF_RANGE
 ) -> date | None:
-    """``YYYY-MM-DD`` only (DESIGN.md), inside ``within`` (``None``: any date).
+    """``YYYY-MM-DD`` only (docs/contracts.md), inside ``within`` (``None``: any date).
 
     Anything else is a usage error naming the option, the value and the range.
     """

@@ -396,7 +396,7 @@ class ScopeSettings(_Section):
 
 
 class AuditSettings(_Section):
-    """The rule settings of RULES.md. Every choice the sources leave open is here."""
+    """The rule settings of docs/rules.md. Every choice the handbook leaves open is here."""
 
     profile: Profile = "global"
     scope: ScopeSettings = ScopeSettings()

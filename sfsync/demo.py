@@ -80,7 +80,7 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
             stream=_EchoStream(echo),
         )
 
-        clock = _step(echo, 4, "Auditing the pipeline (RULES.md, profile global)")
+        clock = _step(echo, 4, "Auditing the pipeline (docs/rules.md, profile global)")
         audit = run_audit(warehouse, settings)
         print_table(
             f"audit as of {audit.as_of} in {time.monotonic() - clock:.1f}s",

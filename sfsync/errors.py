@@ -4,7 +4,7 @@ Every failure a user can cause or meet is an :class:`SfsyncError` subclass whose
 message is one readable paragraph naming the offending key, value, file or
 record. The CLI turns it into that paragraph on stderr and :func:`exit_code_for`.
 
-Exit codes (the contract in DESIGN.md):
+Exit codes (the contract in docs/contracts.md):
 
 ===  ==========================================================================
 0    ok

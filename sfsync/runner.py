@@ -2,7 +2,7 @@
 
 The run row (kind ``run``) carries the status (ok / partial / failed /
 interrupted), each stage's counts under ``counts[<stage>]``, the API calls used
-and the duration. Exit codes follow DESIGN.md: 4 when the API budget stopped the
+and the duration. Exit codes follow docs/contracts.md: 4 when the API budget stopped the
 sync (write-back is then skipped: it never acts on partial data), 5 when some
 writes failed (recorded for retry), 6 when another run holds the lock.
 """

@@ -1,4 +1,4 @@
-"""Audit the warehouse with the rules of RULES.md and keep the findings' history.
+"""Audit the warehouse with the rules of docs/rules.md and keep the findings' history.
 
 The rules are set-based SQL over the warehouse (the same queries on SQLite and
 PostgreSQL); the fiscal calendar and the business time zone are turned into

@@ -102,7 +102,7 @@ def shift_days(day: date, days: int) -> date:
 
 
 def age_in_days(instant: datetime, today: date, tz: ZoneInfo) -> int:
-    """Today minus the instant's calendar date in ``tz`` (RULES.md, "Age in days").
+    """Today minus the instant's calendar date in ``tz`` (docs/rules.md, "days").
 
     Not elapsed 24-hour periods: a change at any time on 2025-02-05 is 15 days
     old on 2025-02-20.

@@ -86,7 +86,7 @@ def check_rule_ids(rules: Sequence[str], option: str = "--rule") -> list[str]:
 
 
 def select_rules(settings: AuditSettings, rules: Sequence[str] | None) -> tuple[str, ...]:
-    """The rule ids to evaluate, in RULES.md order; unknown or disabled ids are exit 2."""
+    """The rule ids to evaluate, in docs/rules.md order; unknown or disabled ids are exit 2."""
     if rules is None:
         return tuple(r for r in RULE_IDS if getattr(settings.rules, r).enabled)
     chosen: list[str] = []

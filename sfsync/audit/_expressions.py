@@ -1,4 +1,4 @@
-"""The vocabulary of RULES.md as SQL expressions over the ``opportunity`` table.
+"""The vocabulary of docs/rules.md as SQL expressions over the ``opportunity`` table.
 
 Each function turns one term ("open", "big", "has instrument", "sales
 opportunity", "blank"...) into a SQLAlchemy Core expression whose inputs are

@@ -1,4 +1,4 @@
-"""The findings lifecycle (RULES.md, "Findings"), applied set-based in one transaction.
+"""The findings lifecycle (docs/rules.md, "Findings"), applied set-based in one transaction.
 
 The matches of the evaluated rules are loaded into a temporary table; four
 statements then bring ``finding`` in line with it:

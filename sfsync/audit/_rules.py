@@ -1,4 +1,4 @@
-"""The four rules of RULES.md: one set-based query each, plus the details of a match.
+"""The four rules of docs/rules.md: one set-based query each, plus the details of a match.
 
 A rule is a SELECT over the warehouse returning the opportunities it flags
 with the values it looked at. Python only touches the matching rows, to turn

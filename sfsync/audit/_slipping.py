@@ -36,7 +36,7 @@ _SNAPSHOT = cast(Table, OpportunitySnapshot.__table__)
 
 @dataclass(frozen=True)
 class SlipMetrics:
-    """The pipeline-quality figures of one opportunity (RULES.md, ``close_date_slipping``).
+    """The pipeline-quality figures of one opportunity (docs/rules.md, ``close_date_slipping``).
 
     ``lower_bound`` is true when the opportunity has no OpportunityHistory rows
     and the month extensions were counted from the warehouse's snapshots (or

@@ -1,8 +1,8 @@
 """The built-in catalogue of the standard objects and fields the dev org knows.
 
 Salesforce's describe is the source of truth for clients, so the dev org keeps
-one static description of every standard field it serves (SALESFORCE_API.md
-§6), and adds the org's custom fields to it when a data file is loaded. The
+one static description of every standard field it serves (docs/salesforce-api.md,
+Objects), and adds the org's custom fields to it when a data file is loaded. The
 store, the SOQL translator, the write path and describe all read this one
 catalogue, so a field exists everywhere or nowhere.
 """

@@ -1,4 +1,4 @@
-"""Global and object describe (SALESFORCE_API.md §5), built from the org's catalogue.
+"""Global and object describe (docs/salesforce-api.md, Describe), built from the org's catalogue.
 
 Clients describe every object the global describe lists, so only objects whose
 describe works are listed, and every field carries the standard keys (including

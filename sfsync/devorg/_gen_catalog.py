@@ -27,7 +27,7 @@ class Stage:
     forecast_category_name: str  # the label (Opportunity.ForecastCategoryName)
 
 
-# RULES.md thresholds use Qualify and Prove; indexes 0..4 are open, 5..7 closed.
+# The rules' thresholds (docs/rules.md) use Qualify and Prove; indexes 0..4 are open, 5..7 closed.
 STAGES = (
     Stage("Create", 1, False, False, 5.0, "Pipeline", "Pipeline"),
     Stage("Qualify", 2, False, False, 10.0, "Pipeline", "Pipeline"),
@@ -40,7 +40,7 @@ STAGES = (
 )
 CREATE, QUALIFY, DEVELOP, PROVE, NEGOTIATE, WON, LOST, ABANDONED = range(8)
 
-# (DeveloperName, Name, is a sales record type in RULES.md's sense)
+# (DeveloperName, Name, is a sales record type in docs/rules.md's sense)
 RECORD_TYPES = (
     ("Direct_Standard", "Direct Standard", True),
     ("Indirect_Standard", "Indirect Standard", True),

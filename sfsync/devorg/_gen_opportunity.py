@@ -8,7 +8,7 @@ The records come out as JSON strings, ready to be written, so nothing about an
 opportunity outlives the call that built it.
 
 A few opportunities (every 97th, cycling through :data:`EDGES`) are pinned to
-the boundary cases of RULES.md: a close date of today, amounts of exactly
+the boundary cases of docs/rules.md: a close date of today, amounts of exactly
 50,000, close dates on quarter boundaries, last modifications exactly 14/30/45
 days old, whitespace-only Rev Rec Terms...
 """
@@ -61,7 +61,7 @@ EDGE_OFFSET = 13
 
 # Share of opportunities with no OpportunityHistory rows at all.
 NO_HISTORY_SHARE = 0.02
-# Share whose current CloseDate differs from the last history row's (RULES.md allows it).
+# Share whose current CloseDate differs from the last history row's (docs/rules.md allows it).
 CLOSE_DATE_DRIFT_SHARE = 0.004
 # Share last modified by the integration user (after the last human edit).
 INTEGRATION_LAST_SHARE = 0.10

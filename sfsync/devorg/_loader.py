@@ -1,4 +1,4 @@
-"""Reading, validating and writing the dev org's data file (DESIGN.md "Dev org data file").
+"""Reading, validating and writing the dev org's data file (docs/contracts.md, "Dev org data file").
 
 A 1,000,000-opportunity org is a multi-gigabyte file, so it is read as a stream:
 the stdlib's C JSON decoder (``raw_decode``) parses one record at a time out of a

@@ -1,4 +1,4 @@
-"""The REST API routes under ``/services/data/vXX.X/`` (SALESFORCE_API.md §2-§8).
+"""The REST API routes under ``/services/data/vXX.X/`` (docs/salesforce-api.md).
 
 Each route turns a :class:`Request` into a :class:`Response` by calling the
 org; Salesforce's status codes, error lists and headers are decided here.

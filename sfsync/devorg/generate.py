@@ -1,7 +1,7 @@
 """``sfsync devorg generate``: a deterministic, realistic synthetic Salesforce org.
 
 The same (opportunities, seed, as-of date, options) always give the same bytes.
-The file is the dev org's data file (DESIGN.md, "Dev org data file"), laid out one
+The file is the dev org's data file (docs/contracts.md, "Dev org data file"), laid out one
 record per line so that it can be read as a stream::
 
     {"integration_user_id":"005...",
@@ -55,7 +55,7 @@ from sfsync.salesforce.formats import parse_date
 
 __all__ = ["CUSTOM_FIELDS", "OBJECT_ORDER", "GenerateStats", "generate_command", "generate_org"]
 
-# The order of the arrays in the file (DESIGN.md): parents first.
+# The order of the arrays in the file (docs/contracts.md): parents first.
 OBJECT_ORDER = DATA_FILE_OBJECTS
 _SETUP_OBJECTS = OBJECT_ORDER[:6]
 _SPILLED_OBJECTS = OBJECT_ORDER[7:]

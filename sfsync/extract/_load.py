@@ -90,7 +90,7 @@ def _last_human_updates(stmt: Any, table: Any) -> dict[str, Any]:
 
     The incoming row marks ``last_human_assumed`` when sfsync's own user is the
     last modifier; then the previously seen human value wins, if there is one
-    (RULES.md: sfsync's own writes never make a stale deal look fresh).
+    (docs/rules.md: sfsync's own writes never make a stale deal look fresh).
     """
     incoming_is_ours = stmt.excluded.last_human_assumed
     have_human = table.c.last_human_modified_date.is_not(None)

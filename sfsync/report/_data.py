@@ -227,7 +227,7 @@ class RunRow:
 
 @dataclass(frozen=True)
 class Reassignment:
-    """A Task that went to someone other than the opportunity's owner (RULES.md, write-back)."""
+    """A Task that went to someone other than the opportunity's owner (docs/rules.md)."""
 
     run_id: int | None
     rule: str

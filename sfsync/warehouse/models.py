@@ -167,7 +167,7 @@ class Opportunity(SObjectRow):
     custom fields named in ``audit.fields`` / ``audit.instrument.field`` /
     ``audit.scope.field``. ``last_human_modified_*`` is maintained by the sync: the
     latest modification by anyone but the integration user, kept when sfsync itself
-    writes last (RULES.md, "last human modification").
+    writes last (docs/rules.md, "last human modification").
     """
 
     __tablename__ = "opportunity"

@@ -457,7 +457,7 @@ def test_sfsync_tables_without_a_recorded_revision_are_refused_untouched(
 
 @pytest.fixture
 def examples_env(tmp_path: Path) -> dict[str, str]:
-    """A SQLite warehouse holding RULES.md's worked examples."""
+    """A SQLite warehouse holding docs/rules.md's worked examples."""
     url = f"sqlite:///{tmp_path / 'examples.db'}"
     warehouse = new_warehouse(url)
     org, _ids = examples_org()

@@ -76,3 +76,18 @@ def test_documents_link_only_inside_the_repository() -> None:
             if not resolved.is_relative_to(ROOT) or not resolved.exists():
                 outside.append(f"{document.relative_to(ROOT)} -> {target}")
     assert outside == []
+
+
+def test_the_code_cites_only_documents_the_repository_has() -> None:
+    """Comments, docstrings and fixtures cite docs/*.md; each cited document exists."""
+    cited: set[str] = set()
+    for path in [*ROOT.glob("sfsync/**/*"), *ROOT.glob("tests/**/*"), *ROOT.glob("docs/*")]:
+        if path.suffix not in (".py", ".md", ".json", ".yaml") or "__pycache__" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.name != "test_docs.py":
+            for name in ("DESIGN.md", "RULES.md", "SALESFORCE_API.md", "STYLE.md", "shared/"):
+                assert name not in text, f"{path.relative_to(ROOT)} cites {name}"
+        cited.update(re.findall(r"docs/[a-z0-9-]+\.md", text))
+    assert cited
+    assert sorted(c for c in cited if not (ROOT / c).is_file()) == []

@@ -1,4 +1,4 @@
-"""The one mapping from errors to exit codes (DESIGN.md)."""
+"""The one mapping from errors to exit codes (docs/contracts.md)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class ExamplesWarehouse:
 
 @pytest.fixture
 def examples_warehouse(db_url: str) -> Iterator[ExamplesWarehouse]:
-    """A warehouse at schema head filled with RULES.md's worked examples."""
+    """A warehouse at schema head filled with docs/rules.md's worked examples."""
     warehouse = new_warehouse(db_url)
     org, ids = examples_org()
     load_org(warehouse, org)

@@ -1,4 +1,4 @@
-"""The findings lifecycle of RULES.md on SQLite and PostgreSQL."""
+"""The findings lifecycle of docs/rules.md on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

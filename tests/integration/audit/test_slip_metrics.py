@@ -1,4 +1,4 @@
-"""``slip_metrics``: the companion metrics of RULES.md's precise definitions."""
+"""``slip_metrics``: the companion metrics of docs/rules.md's precise definitions."""
 
 from __future__ import annotations
 

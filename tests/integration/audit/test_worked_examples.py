@@ -1,4 +1,4 @@
-"""RULES.md's worked examples 1-15, through ``run_audit``, on SQLite and PostgreSQL.
+"""docs/rules.md's worked examples 1-15, through ``run_audit``, on SQLite and PostgreSQL.
 
 Once loaded straight into a warehouse (the audit alone), and once served by the
 dev org and pulled by a real ``run_sync`` (the whole path a production org takes).
@@ -29,7 +29,7 @@ def _live_findings(warehouse: Any) -> dict[tuple[str, str], Finding]:
 
 
 def _example_problems(warehouse: Warehouse, ids: dict[int, str]) -> list[str]:
-    """Audit under each profile; every way the findings differ from RULES.md's examples."""
+    """Audit under each profile; every way the findings differ from docs/rules.md's examples."""
     problems: list[str] = []
     for profile in ("global", "europe"):
         run_audit(warehouse, AuditSettings(profile=profile), as_of=TODAY)
@@ -59,7 +59,7 @@ def _example_problems(warehouse: Warehouse, ids: dict[int, str]) -> list[str]:
 
 
 def test_every_worked_example_under_each_profile(db_url: str) -> None:
-    """Each example is flagged (with the details RULES.md names) exactly when it says so."""
+    """Each example is flagged (with the details docs/rules.md names) exactly when it says so."""
     warehouse = new_warehouse(db_url)
     org, ids = examples_org()
     load_org(warehouse, org)

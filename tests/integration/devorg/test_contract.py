@@ -1,6 +1,6 @@
 """Contract: the dev org answers like the recorded Salesforce shapes in tests/fixtures/salesforce.
 
-Each fixture holds a request and the documented response (SALESFORCE_API.md): the
+Each fixture holds a request and the documented response (docs/salesforce-api.md): the
 test checks the status, the required headers, and that the body has the same keys
 and JSON types (and, where a fixture says so, the same values or patterns).
 """
@@ -169,4 +169,4 @@ def test_response_matches_the_documented_shape(server: DevOrgServer, name: str) 
 def test_every_fixture_names_its_source() -> None:
     for name in NAMES:
         fixture = json.loads((FIXTURES / f"{name}.json").read_text())
-        assert fixture["source"].startswith("SALESFORCE_API.md")
+        assert fixture["source"].startswith("docs/salesforce-api.md")

@@ -1,4 +1,4 @@
-"""The worked examples of RULES.md (today = 2024-08-15, fiscal year = calendar year).
+"""The worked examples of docs/rules.md (today = 2024-08-15, fiscal year = calendar year).
 
 Pure data: each example is an opportunity described with :meth:`Org.opportunity`
 arguments (so it can become dev-org records later), the rule, the profiles it

@@ -1,4 +1,4 @@
-"""RULES.md in plain Python, one opportunity at a time: the oracle for the SQL rules.
+"""docs/rules.md in plain Python, one opportunity at a time: the oracle for the SQL rules.
 
 Written to be obviously correct rather than fast, and deliberately
 independent of ``sfsync.audit``: its own fiscal-quarter arithmetic, its own

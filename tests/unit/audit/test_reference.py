@@ -1,4 +1,4 @@
-"""The pure reference agrees with RULES.md's worked examples (so it can judge the SQL)."""
+"""The pure reference agrees with docs/rules.md's worked examples (so it can judge the SQL)."""
 
 from __future__ import annotations
 

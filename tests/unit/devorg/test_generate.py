@@ -92,7 +92,7 @@ def all_records(org: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield name, record
 
 
-# -- a tiny oracle of RULES.md (global profile, first sync) ------------------
+# -- a tiny oracle of docs/rules.md (global profile, first sync) ------------------
 
 
 def fiscal_quarter(d: date, start_month: int = 1) -> int:
@@ -179,7 +179,7 @@ def oracle(org: dict[str, Any]) -> Oracle:
 
 
 def test_the_oracle_agrees_with_the_worked_example_of_month_extensions() -> None:
-    """RULES.md example 14: 2017-03-15 → 03-30 → 05-10 → 04-20 → 06-01 → 2018-01-05 is 3."""
+    """docs/rules.md example 14: 2017-03-15 → 03-30 → 05-10 → 04-20 → 06-01 → 2018-01-05 is 3."""
     dates = ["2017-03-15", "2017-03-30", "2017-05-10", "2017-04-20", "2017-06-01", "2018-01-05"]
     assert month_extensions([date.fromisoformat(d) for d in dates]) == 3
 
@@ -249,7 +249,7 @@ def test_as_of_and_options_change_the_file(tmp_path: Path) -> None:
 def test_layout_is_the_data_file_format_one_record_per_line(
     org: dict[str, Any], org_file: Path
 ) -> None:
-    """Top-level keys, arrays in DESIGN.md's order, custom fields declared, a record a line."""
+    """Top-level keys, arrays in docs/contracts.md's order, custom fields declared, a record a line."""
     assert list(org) == ["integration_user_id", "custom_fields", "records"]
     assert list(org["records"]) == list(OBJECT_ORDER)
     assert org["custom_fields"] == CUSTOM_FIELDS
@@ -334,7 +334,7 @@ def test_every_reference_points_at_a_record_of_the_right_object(org: dict[str, A
 
 
 def test_setup_objects_match_the_rules_vocabulary(org: dict[str, Any]) -> None:
-    """Stages, sales record types, currencies and product families RULES.md relies on."""
+    """Stages, sales record types, currencies and product families docs/rules.md relies on."""
     stages = sorted(records(org, "OpportunityStage"), key=lambda s: s["SortOrder"])
     assert [s["ApiName"] for s in stages] == [
         "Create",
@@ -540,7 +540,7 @@ def test_history_replays_each_lifecycle_consistently(org: dict[str, Any]) -> Non
         expected_change = changes[-1]["CreatedDate"] if changes else opp["CreatedDate"]
         assert opp["LastStageChangeDate"] == expected_change
     with_history = [o for o in opps if o["Id"] in rows_by_opp]
-    assert drifted / len(with_history) < 0.015  # RULES.md allows it, rarely
+    assert drifted / len(with_history) < 0.015  # docs/rules.md allows it, rarely
     assert 0.005 <= 1 - len(with_history) / len(opps) <= 0.04  # no history at all
     assert 4.0 <= len(records(org, "OpportunityHistory")) / len(opps) <= 6.5
 
@@ -623,7 +623,7 @@ def test_edge_cases_of_the_rules_are_present(org: dict[str, Any], oracle: Oracle
 
 
 def test_close_date_today_is_not_flagged_past(oracle: Oracle) -> None:
-    """RULES.md example 5, on generated data."""
+    """docs/rules.md example 5, on generated data."""
     today = [o for o in oracle.open if o["CloseDate"] == AS_OF.isoformat()]
     assert today
     assert not any(oracle.close_date_past(o) for o in today)

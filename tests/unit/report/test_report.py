@@ -134,7 +134,7 @@ def test_findings_are_grouped_by_owner_with_names_from_user(report: ReportData) 
 
 
 def test_slip_metrics_reproduce_the_seed_example(report: ReportData) -> None:
-    """Open 237 days, stage unchanged 100 days, 4 month extensions (seed 004, RULES.md #15)."""
+    """Open 237 days, stage unchanged 100 days, 4 month extensions (seed 004, docs/rules.md #15)."""
     slip = report.slip
     assert slip.open_opportunities == 4  # won, deleted and created-later ones are left out
     first = slip.top[0]
@@ -199,7 +199,7 @@ def test_run_log_is_newest_first_with_stage_counts_and_errors(report: ReportData
 
 
 def test_each_task_reassignment_is_listed(report: ReportData) -> None:
-    """RULES.md: a Task for an inactive owner goes elsewhere, and the report lists it."""
+    """docs/rules.md: a Task for an inactive owner goes elsewhere, and the report lists it."""
     assert report.reassignments_total == 1
     (moved,) = report.reassignments
     assert (moved.opportunity_id, moved.opportunity_name) == (LOWER, "Lower Bound Ltd")
