@@ -20,6 +20,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SFSYNC_SCHEDULE__HEALTH_FILE=/tmp/sfsync-health.json
 RUN useradd --system --create-home --uid 10001 --home-dir /var/lib/sfsync sfsync
 COPY --from=build /wheels /wheels
+# sfsync without extras: no dev org (sfsync[devorg], i.e. trustme and lark) in the image.
 RUN pip install --no-cache-dir --no-index --find-links /wheels sfsync \
  && rm -rf /wheels
 USER 10001:10001

@@ -45,7 +45,13 @@ class _DevorgGroup(click.Group):
 
 @click.group("devorg", cls=_DevorgGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def devorg() -> None:
-    """A Salesforce-compatible org on loopback, for demos, tests and benchmarks."""
+    """A Salesforce-compatible org on loopback, for demos, tests and benchmarks.
+
+    Needs the devorg extra: pip install 'sfsync[devorg]'.
+    """
+    from sfsync.devorg import require_extra
+
+    require_extra()  # before any subcommand (or its --help) runs
 
 
 def _log_format(ctx: click.Context) -> str:
