@@ -29,10 +29,9 @@ def _step(echo: Echo, number: int, text: str) -> float:
 
 def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> int:
     """Run the demo in ``directory``; return the exit code."""
-    from sfsync.audit import run_audit
     from sfsync.devorg import DevOrg, DevOrgServer, write_config
     from sfsync.devorg.generate import generate_org
-    from sfsync.extract import run_sync
+    from sfsync.runner import run_once
     from sfsync.warehouse import open_warehouse, upgrade
 
     directory = directory.resolve()
@@ -71,28 +70,31 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         with warehouse.engine.begin() as conn:
             upgrade(conn)
 
+        # Steps 3 to 5 are one recorded run, exactly what `sfsync run` (and the nightly
+        # worker) does: sync, audit and a preview of the write-back.
         clock = _step(echo, 3, "Syncing into the SQLite warehouse")
-        synced = run_sync(warehouse, settings)
+        outcome = run_once(warehouse, settings, apply=False, force=True)
+        synced, audit, preview = outcome.sync, outcome.audit, outcome.writeback
+        assert synced is not None
+        assert audit is not None
+        assert preview is not None
         print_table(
-            f"synced in {time.monotonic() - clock:.1f}s with {synced.api_calls} API calls",
+            f"synced in {synced.seconds:.1f}s with {synced.api_calls} API calls",
             ["object", "mode", "rows", "API calls"],
             [[r.name, r.mode, r.upserted, r.api_calls] for r in synced.objects.values()],
             stream=_EchoStream(echo),
         )
 
-        clock = _step(echo, 4, "Auditing the pipeline (docs/rules.md, profile global)")
-        audit = run_audit(warehouse, settings)
+        _step(echo, 4, "Auditing the pipeline (docs/rules.md, profile global)")
+        audit_seconds = sum(c.seconds for c in audit.rules)
         print_table(
-            f"audit as of {audit.as_of} in {time.monotonic() - clock:.1f}s",
+            f"audit as of {audit.as_of} in {audit_seconds:.1f}s",
             ["rule", "severity", "open", "new", "resolved", "waived"],
             [[c.rule, c.severity, c.open, c.new, c.resolved, c.waived] for c in audit.rules],
             stream=_EchoStream(echo),
         )
 
-        from sfsync.writeback import run_writeback
-
-        clock = _step(echo, 5, "Previewing the write-back (nothing is written yet)")
-        preview = run_writeback(warehouse, settings, force=True)
+        _step(echo, 5, "Previewing the write-back (nothing is written yet)")
         planned = preview.plan.counts()
         echo("      planned: " + ", ".join(f"{n} {action}" for action, n in planned.items()))
         print_table(
@@ -101,6 +103,9 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
             [[rule, *row.values()] for rule, row in preview.plan.counts_by_rule().items()],
             stream=_EchoStream(echo),
         )
+        echo(f"      (run {outcome.run_id}: {outcome.status}, in {time.monotonic() - clock:.1f}s)")
+
+        from sfsync.writeback import run_writeback
 
         clock = _step(echo, 6, "Applying the write-back to the dev org")
         applied = run_writeback(warehouse, settings, apply=True, force=True)

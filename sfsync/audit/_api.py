@@ -36,9 +36,10 @@ from sfsync.errors import UsageError
 from sfsync.logging import get_logger
 from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
 from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.counts import AuditCounts, RuleTally
 from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import Waiver
-from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
+from sfsync.warehouse.runs import record_counts, recorded_run
 
 __all__ = [
     "FINDING_STATUSES",
@@ -92,23 +93,23 @@ class AuditSummary:
         floor = SEVERITY_RANK[severity]
         return sum(n for s, n in self.open_by_severity.items() if SEVERITY_RANK[s] >= floor)
 
-    def as_counts(self) -> dict[str, Any]:
-        """The ``run.counts['audit']`` document."""
-        return {
-            "as_of": self.as_of.isoformat(),
-            "rules": {
-                c.rule: {
-                    "open": c.open,
-                    "new": c.new,
-                    "resolved": c.resolved,
-                    "waived": c.waived,
-                    "severity": c.severity,
-                }
+    def as_counts(self) -> AuditCounts:
+        """What ``run.counts`` records of this audit."""
+        return AuditCounts(
+            as_of=self.as_of,
+            rules={
+                c.rule: RuleTally(
+                    open=c.open,
+                    new=c.new,
+                    resolved=c.resolved,
+                    waived=c.waived,
+                    severity=c.severity,
+                )
                 for c in self.rules
             },
-            "open_by_severity": dict(self.open_by_severity),
-            "settings": self.settings_used,
-        }
+            open_by_severity=dict(self.open_by_severity),
+            settings=self.settings_used,
+        )
 
 
 def run_audit(
@@ -131,29 +132,15 @@ def run_audit(
     with warehouse.engine.connect() as conn:
         ctx = build_context(conn, audit, as_of=as_of, rules=chosen)
     # An audit on its own holds the run lock (inside ``sfsync run`` the runner holds it).
-    with run_lock_held(warehouse, take=run_id is None):
-        return _recorded_audit(warehouse, ctx, chosen, run_id)
-
-
-def _recorded_audit(
-    warehouse: Warehouse, ctx: AuditContext, chosen: Sequence[str], run_id: int | None
-) -> AuditSummary:
-    log = get_logger()
-    own_run = run_id is None
-    current_run = start_run(warehouse, "audit", as_of=ctx.as_of) if run_id is None else run_id
-    try:
-        summary = _audit(warehouse, ctx, current_run)
-        merge_counts(warehouse, current_run, "audit", summary.as_counts())
-    except BaseException as exc:
-        if own_run:
-            with recording(current_run, failing=True):
-                finish_run(warehouse, current_run, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    if own_run:
-        finish_run(warehouse, current_run, "ok")
-    log.info(
+    with (
+        run_lock_held(warehouse, take=run_id is None),
+        recorded_run(warehouse, "audit", run_id=run_id, as_of=ctx.as_of) as record,
+    ):
+        summary = _audit(warehouse, ctx, record.id)
+        record_counts(warehouse, record.id, summary.as_counts())
+    get_logger().info(
         "audit.done",
-        run_id=current_run,
+        run_id=record.id,
         as_of=ctx.as_of.isoformat(),
         rules=list(chosen),
         open_by_severity=summary.open_by_severity,

@@ -1,4 +1,4 @@
-"""Bulk API 2.0 query jobs (docs/salesforce-api.md, Bulk API 2.0): lifecycle, results as streamed CSV.
+"""Bulk API 2.0 query jobs (docs/salesforce-api.md, section 9): lifecycle, streamed CSV.
 
 A job's result is the query's snapshot, taken when the job is created; its state
 then moves ``UploadComplete`` → ``InProgress`` → ``JobComplete`` as the

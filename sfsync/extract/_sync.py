@@ -58,13 +58,14 @@ from sfsync.extract.specs import (
     object_specs,
     plan_object,
 )
-from sfsync.logging import bind_run, get_logger, unbind_run
+from sfsync.logging import get_logger
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
 from sfsync.salesforce.formats import parse_datetime, soql_datetime
 from sfsync.warehouse import Warehouse
+from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
 from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import SyncState, table_of
-from sfsync.warehouse.runs import finish_run, merge_counts, recording, start_run
+from sfsync.warehouse.runs import error_text, record_counts, recorded_run, recording
 
 __all__ = [
     "ObjectResult",
@@ -113,7 +114,7 @@ class _EventProgress:
         log.debug("sync.page", object=name, rows=rows)
 
     def finish(self, name: str, result: ObjectResult) -> None:
-        log.info("sync.object.done", **result.as_dict())
+        log.info("sync.object.done", **result.counts().model_dump())
 
 
 @dataclass
@@ -128,37 +129,38 @@ class ObjectResult:
     total: int | None = None
     reconciled: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "object": self.name,
-            "mode": self.mode,
-            "upserted": self.upserted,
-            "deleted": self.deleted,
-            "problems": self.problems,
-            "api_calls": self.api_calls,
-            "seconds": round(self.seconds, 3),
-            "reconciled": self.reconciled,
-        }
+    def counts(self) -> ObjectCounts:
+        return ObjectCounts(
+            object=self.name,
+            mode=self.mode,
+            upserted=self.upserted,
+            deleted=self.deleted,
+            problems=self.problems,
+            api_calls=self.api_calls,
+            seconds=round(self.seconds, 3),
+            reconciled=self.reconciled,
+        )
 
 
 @dataclass
 class SyncResult:
     run_id: int
-    status: str = "running"
+    status: RunStatus = "running"
     objects: dict[str, ObjectResult] = field(default_factory=dict)
     api_calls: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     error: SfsyncError | None = None
 
-    def counts(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "api_calls": self.api_calls,
-            "seconds": round(self.seconds, 3),
-            "objects": {name: r.as_dict() for name, r in self.objects.items()},
-            "warnings": self.warnings,
-        }
+    def counts(self) -> SyncCounts:
+        """What ``run.counts`` records of this sync."""
+        return SyncCounts(
+            status=self.status,
+            api_calls=self.api_calls,
+            seconds=round(self.seconds, 3),
+            objects={name: r.counts() for name, r in self.objects.items()},
+            warnings=list(self.warnings),
+        )
 
 
 def run_sync(
@@ -204,61 +206,50 @@ def _run_sync(
     progress: SyncProgress | None,
     should_stop: Callable[[], bool] | None,
 ) -> SyncResult:
-    own_run = run_id is None
-    run = start_run(warehouse, "sync") if run_id is None else run_id
-    if own_run:
-        bind_run(run)
-    result = SyncResult(run)
-    started = time.monotonic()
-    owned_client = client is None
-    try:
-        if client is None:
-            client = SalesforceClient.connect(
-                settings.salesforce, settings.sync, should_stop=should_stop
-            )
-        elif should_stop is not None:
-            client.should_stop = should_stop  # its waits end early on a stop, too
-        calls_before = client.api_calls
-        syncer = _Syncer(
-            warehouse,
-            settings,
-            client,
-            result,
-            progress or _EventProgress(),
-            should_stop or (lambda: False),
-            full=full,
-        )
+    with recorded_run(warehouse, "sync", run_id=run_id) as record:
+        result = SyncResult(record.id)
+        started = time.monotonic()
+        failing = False
         try:
-            syncer.run(objects or list(settings.sync.objects))
-            result.status = "ok"
-        except BudgetExhausted as exc:
-            result.status, result.error = "partial", exc
-            log.warning("sync.budget_reached", message=exc.message)
-        except Interrupted as exc:
-            result.status, result.error = "interrupted", exc
-            log.warning("sync.interrupted")
+            with SalesforceClient.lease(
+                settings.salesforce, settings.sync, client=client, should_stop=should_stop
+            ) as sf:
+                calls_before = sf.api_calls
+                syncer = _Syncer(
+                    warehouse,
+                    settings,
+                    sf,
+                    result,
+                    progress or _EventProgress(),
+                    should_stop or (lambda: False),
+                    full=full,
+                )
+                try:
+                    syncer.run(objects or list(settings.sync.objects))
+                    result.status = "ok"
+                except BudgetExhausted as exc:
+                    result.status, result.error = "partial", exc
+                    log.warning("sync.budget_reached", message=exc.message)
+                except Interrupted as exc:
+                    result.status, result.error = "interrupted", exc
+                    log.warning("sync.interrupted")
+                finally:
+                    result.api_calls = sf.api_calls - calls_before
+        except BaseException as exc:
+            failing = True
+            result.status = "failed"
+            result.error = exc if isinstance(exc, SfsyncError) else None
+            raise
         finally:
-            result.api_calls = client.api_calls - calls_before
-    except BaseException as exc:
-        result.status = "failed"
-        result.error = exc if isinstance(exc, SfsyncError) else None
-        raise
-    finally:
-        result.seconds = time.monotonic() - started
-        # If the sync is failing (the database, say), a failure to record it must not
-        # replace the error the user should read.
-        failing = result.status == "failed"
-        with recording(run, failing=failing):
-            merge_counts(warehouse, run, "sync", result.counts())
-        if own_run:
-            error = str(result.error) if result.error else None
-            with recording(run, failing=failing):
-                finish_run(warehouse, run, result.status, api_calls=result.api_calls, error=error)
-        if owned_client and client is not None:
-            client.close()
-        if own_run:
-            unbind_run()
-    return result
+            result.seconds = time.monotonic() - started
+            # If the sync is failing (the database, say), a failure to record its counts
+            # must not replace the error the user should read.
+            with recording(record.id, failing=failing):
+                record_counts(warehouse, record.id, result.counts())
+            record.status = result.status
+            record.api_calls = result.api_calls
+            record.error = error_text(result.error) if result.error else None
+        return result
 
 
 def plan_objects(

@@ -26,6 +26,7 @@ from sfsync.audit import RULE_TITLES, SlipMetrics, slip_metrics
 from sfsync.config import RULE_IDS, Settings
 from sfsync.logging import redact_text
 from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.counts import AuditCounts, RuleTally, RunCounts, SyncCounts, WritebackCounts
 from sfsync.warehouse.models import (
     Finding,
     Opportunity,
@@ -431,7 +432,7 @@ class _RunScan:
     trends: list[TrendPoint] = field(default_factory=list)
     last_audit: LastAudit | None = None
     # Per rule: its counts in the newest audit that evaluated it (``--rule`` runs skip some).
-    last_rule_counts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    last_rule_counts: dict[str, RuleTally] = field(default_factory=dict)
     last_sync_at: datetime | None = None
     runs_total: int = 0
 
@@ -458,23 +459,21 @@ def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
     result = conn.execute(query.execution_options(yield_per=200))
     try:
         for row in result:
-            counts: Mapping[str, Any] = row.counts if isinstance(row.counts, Mapping) else {}
+            counts = RunCounts.of(row.counts)
             if len(scan.runs) < limits.runs:
                 scan.runs.append(_run_row(row, counts))
-            sync = counts.get("sync")
             if (
                 scan.last_sync_at is None
-                and isinstance(sync, Mapping)
+                and counts.sync is not None
                 and row.status in ("ok", "partial")
             ):
                 scan.last_sync_at = row.ended_at or row.started_at
-            audit = counts.get("audit")
-            if isinstance(audit, Mapping) and isinstance(audit.get("rules"), Mapping):
+            audit = counts.audit
+            if audit is not None and audit.rules:
                 if scan.last_audit is None:
                     scan.last_audit = _last_audit(row, audit)
-                for rule, rule_counts in audit["rules"].items():
-                    if isinstance(rule_counts, Mapping):
-                        scan.last_rule_counts.setdefault(str(rule), rule_counts)
+                for rule, tally in audit.rules.items():
+                    scan.last_rule_counts.setdefault(rule, tally)
                 if len(scan.trends) < limits.trend_audits:
                     scan.trends.append(_trend_point(row, audit))
             if (
@@ -504,51 +503,48 @@ def _parse_date(value: Any) -> date | None:
     return None
 
 
-def _trend_point(row: Any, audit: Mapping[str, Any]) -> TrendPoint:
-    per_rule: Mapping[str, Any] = audit["rules"]
-    open_counts: dict[str, int | None] = {}
-    waived_counts: dict[str, int | None] = {}
-    for rule in RULE_IDS:
-        counts = per_rule.get(rule)
-        counts = counts if isinstance(counts, Mapping) else {}
-        open_counts[rule] = _int_or_none(counts.get("open"))
-        waived_counts[rule] = _int_or_none(counts.get("waived"))
+def _trend_point(row: Any, audit: AuditCounts) -> TrendPoint:
+    tallies = {rule: audit.rules.get(rule) for rule in RULE_IDS}
     return TrendPoint(
         run_id=int(row.id),
         kind=str(row.kind),
         started_at=row.started_at,
-        as_of=_parse_date(audit.get("as_of")) or row.as_of,
-        open=open_counts,
-        waived=waived_counts,
+        as_of=audit.as_of or row.as_of,
+        open={rule: t.open if t is not None else None for rule, t in tallies.items()},
+        waived={rule: t.waived if t is not None else None for rule, t in tallies.items()},
     )
 
 
-def _last_audit(row: Any, audit: Mapping[str, Any]) -> LastAudit:
-    recorded = audit.get("settings")
+def _last_audit(row: Any, audit: AuditCounts) -> LastAudit:
     pairs: list[tuple[str, str]] = []
-    if isinstance(recorded, Mapping):
-        for key, value in recorded.items():
-            if key == "settings_hash" and isinstance(value, Mapping):
-                for rule, hashes in value.items():
-                    if isinstance(hashes, Mapping):
-                        shown = ", ".join(f"{p} {str(h)[:12]}" for p, h in hashes.items())
-                        pairs.append((f"settings_hash.{rule}", shown))
-                continue
-            pairs.append((str(key), _display(value)))
+    for key, value in audit.settings.items():
+        if key == "settings_hash" and isinstance(value, Mapping):
+            for rule, hashes in value.items():
+                if isinstance(hashes, Mapping):
+                    shown = ", ".join(f"{p} {str(h)[:12]}" for p, h in hashes.items())
+                    pairs.append((f"settings_hash.{rule}", shown))
+            continue
+        pairs.append((str(key), _display(value)))
     return LastAudit(
         run_id=int(row.id),
         kind=str(row.kind),
         status=str(row.status),
         started_at=row.started_at,
-        as_of=_parse_date(audit.get("as_of")) or row.as_of,
+        as_of=audit.as_of or row.as_of,
         recorded_settings=tuple(pairs),
     )
 
 
-def _run_row(row: Any, counts: Mapping[str, Any]) -> RunRow:
-    stages = tuple(
-        (str(stage), _stage_summary(str(stage), value)) for stage, value in counts.items()
-    )
+def _run_row(row: Any, counts: RunCounts) -> RunRow:
+    stages: list[tuple[str, str]] = []
+    if counts.sync is not None:
+        stages.append(("sync", _sync_summary(counts.sync)))
+    if counts.audit is not None:
+        stages.append(("audit", _audit_summary(counts.audit)))
+    if counts.writeback is not None:
+        stages.append(("writeback", _writeback_summary(counts.writeback)))
+    if counts.stages:
+        stages.append(("stages", ", ".join(f"{k} {v}" for k, v in counts.stages.items())))
     return RunRow(
         run_id=int(row.id),
         kind=str(row.kind),
@@ -557,7 +553,7 @@ def _run_row(row: Any, counts: Mapping[str, Any]) -> RunRow:
         ended_at=row.ended_at,
         as_of=row.as_of,
         api_calls=int(row.api_calls or 0),
-        stages=stages,
+        stages=tuple(stages),
         error=None if not row.error else redact_text(str(row.error)),
     )
 
@@ -575,42 +571,27 @@ _WRITEBACK_FIGURES = (
 )
 
 
-def _stage_summary(stage: str, value: Any) -> str:
-    """One line per stage of a run: the figures an operator looks for first."""
-    if not isinstance(value, Mapping):
-        return _display(value)
-    if stage == "sync" and isinstance(value.get("objects"), Mapping):
-        objects = [o for o in value["objects"].values() if isinstance(o, Mapping)]
-        upserted = sum(_int_or_none(o.get("upserted")) or 0 for o in objects)
-        deleted = sum(_int_or_none(o.get("deleted")) or 0 for o in objects)
-        problems = sum(_int_or_none(o.get("problems")) or 0 for o in objects)
-        return (
-            f"{len(objects)} objects, {upserted:,} upserted, {deleted:,} deleted, "
-            f"{problems:,} problems"
-        )
-    if stage == "audit" and isinstance(value.get("rules"), Mapping):
-        rules = [r for r in value["rules"].values() if isinstance(r, Mapping)]
-        totals = {
-            key: sum(_int_or_none(r.get(key)) or 0 for r in rules)
-            for key in ("open", "new", "resolved", "waived")
-        }
-        as_of = value.get("as_of")
-        prefix = f"as of {as_of}: " if isinstance(as_of, str) else ""
-        return prefix + ", ".join(f"{n:,} {key}" for key, n in totals.items())
-    if stage == "writeback" and "created" in value:
-        figures = [
-            f"{_int_or_none(value.get(key)) or 0:,} {label}"
-            for key, label in _WRITEBACK_FIGURES
-            if key in value
-        ]
-        mode = "applied" if value.get("applied") else "dry run"
-        return f"{mode}: " + ", ".join(figures)
-    scalars = [
-        f"{key} {_display(item)}"
-        for key, item in value.items()
-        if isinstance(item, str | int | float | bool) or item is None
-    ]
-    return ", ".join(scalars[:8]) if scalars else f"{len(value)} entries"
+def _sync_summary(sync: SyncCounts) -> str:
+    objects = sync.objects.values()
+    deleted = sum(o.deleted for o in objects)
+    problems = sum(o.problems for o in objects)
+    return (
+        f"{len(sync.objects)} objects, {sync.upserted:,} upserted, {deleted:,} deleted, "
+        f"{problems:,} problems"
+    )
+
+
+def _audit_summary(audit: AuditCounts) -> str:
+    prefix = f"as of {audit.as_of.isoformat()}: " if audit.as_of else ""
+    totals = ", ".join(
+        f"{audit.total(key):,} {key}" for key in ("open", "new", "resolved", "waived")
+    )
+    return prefix + totals
+
+
+def _writeback_summary(writeback: WritebackCounts) -> str:
+    figures = [f"{getattr(writeback, key):,} {label}" for key, label in _WRITEBACK_FIGURES]
+    return f"{'applied' if writeback.applied else 'dry run'}: " + ", ".join(figures)
 
 
 # --------------------------------------------------------------------------- findings
@@ -628,7 +609,7 @@ def _finding_counts(conn: Connection) -> dict[tuple[str, str], int]:
 def _rule_summaries(
     settings: Settings,
     counts: Mapping[tuple[str, str], int],
-    last_rules: Mapping[str, Mapping[str, Any]],
+    last_rules: Mapping[str, RuleTally],
 ) -> tuple[RuleSummary, ...]:
     summaries = []
     for rule in RULE_IDS:
@@ -643,8 +624,8 @@ def _rule_summaries(
                 open=counts.get((rule, "open"), 0),
                 waived=counts.get((rule, "waived"), 0),
                 resolved_total=counts.get((rule, "resolved"), 0),
-                new_last_audit=None if last is None else _int_or_none(last.get("new")),
-                resolved_last_audit=None if last is None else _int_or_none(last.get("resolved")),
+                new_last_audit=None if last is None else last.new,
+                resolved_last_audit=None if last is None else last.resolved,
             )
         )
     return tuple(summaries)

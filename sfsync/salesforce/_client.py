@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -196,6 +197,31 @@ class SalesforceClient:
         )
         client.login()
         return client
+
+    @classmethod
+    @contextmanager
+    def lease(
+        cls,
+        settings: SalesforceSettings,
+        sync: SyncSettings,
+        *,
+        client: SalesforceClient | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> Iterator[SalesforceClient]:
+        """A client for a block: ``client`` if a caller lends one, else a new one, closed after.
+
+        A stop request reaches the client's waits either way.
+        """
+        if client is not None:
+            if should_stop is not None:
+                client.should_stop = should_stop
+            yield client
+            return
+        own = cls.connect(settings, sync, should_stop=should_stop)
+        try:
+            yield own
+        finally:
+            own.close()
 
     @classmethod
     def from_session(

@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,20 +19,25 @@ from sqlalchemy import select, update
 
 from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse, first_line
+from sfsync.warehouse.counts import RunCounts, RunStatus, StageCounts
 from sfsync.warehouse.models import Run
 
 __all__ = [
     "RUN_STATUSES",
+    "RecordedRun",
+    "error_text",
     "finish_run",
     "latest_run",
     "mark_interrupted_runs",
-    "merge_counts",
     "recent_runs",
+    "record_counts",
+    "recorded_run",
     "recording",
+    "run_counts",
     "start_run",
 ]
 
-RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "ok", "partial", "failed", "interrupted")
 
 
 def utcnow() -> datetime:
@@ -55,13 +61,90 @@ def start_run(warehouse: Warehouse, kind: str, *, as_of: date | None = None) -> 
         return run.id
 
 
-def merge_counts(warehouse: Warehouse, run_id: int, stage: str, counts: dict[str, Any]) -> None:
-    """Store one stage's counts under ``counts[stage]`` (committed at once)."""
+def record_counts(warehouse: Warehouse, run_id: int, counts: StageCounts | dict[str, str]) -> None:
+    """Store one stage's counts (or, as a dict, each stage's outcome in words), at once."""
     with warehouse.session() as session:
         run = session.get(Run, run_id, with_for_update=warehouse.dialect == "postgresql")
         if run is None:
             raise LookupError(f"run {run_id} does not exist")
-        run.counts = {**run.counts, stage: counts}
+        document = RunCounts.of(run.counts)
+        if isinstance(counts, dict):
+            document = document.model_copy(update={"stages": dict(counts)})
+        else:
+            document = document.with_stage(counts)
+        run.counts = document.document()
+
+
+def run_counts(warehouse: Warehouse, run_id: int) -> RunCounts:
+    """A run's counts, parsed."""
+    with warehouse.session() as session:
+        run = session.get(Run, run_id)
+        return RunCounts.of(run.counts if run is not None else None)
+
+
+def error_text(exc: BaseException) -> str:
+    """What a run row says of the exception that ended it (sfsync's paragraph, or type: text)."""
+    from sfsync.errors import SfsyncError
+    from sfsync.logging import redact_text
+
+    if isinstance(exc, SfsyncError):
+        return redact_text(exc.message)
+    return redact_text(f"{type(exc).__name__}: {first_line(exc)}")
+
+
+@dataclass
+class RecordedRun:
+    """The run being recorded: its id, and what its end will say."""
+
+    id: int
+    own: bool
+    status: RunStatus = "ok"
+    error: str | None = None
+    api_calls: int | None = None
+
+
+@contextmanager
+def recorded_run(
+    warehouse: Warehouse, kind: str, *, run_id: int | None = None, as_of: date | None = None
+) -> Iterator[RecordedRun]:
+    """Record a run the one way every stage and whole run does.
+
+    Without ``run_id``: a ``running`` row is committed at once (a process that dies
+    leaves evidence), ``run_id`` is bound to every log event, and the end records the
+    status the block set (default ``ok``), the API calls and the error text. An
+    exception records ``failed`` with its text (``interrupted`` for a stop request,
+    ``partial`` for the API budget) and goes on. With ``run_id`` (a stage inside a
+    whole run) the block runs within that run, which records itself.
+    """
+    from sfsync.errors import BudgetExhausted, Interrupted
+    from sfsync.logging import bind_run, unbind_run
+
+    if run_id is not None:
+        yield RecordedRun(run_id, own=False)
+        return
+    record = RecordedRun(start_run(warehouse, kind, as_of=as_of), own=True)
+    bind_run(record.id)
+    try:
+        yield record
+    except BaseException as exc:
+        status: RunStatus = (
+            "interrupted"
+            if isinstance(exc, Interrupted)
+            else "partial"
+            if isinstance(exc, BudgetExhausted)
+            else "failed"
+        )
+        with recording(record.id, failing=True):
+            finish_run(
+                warehouse, record.id, status, api_calls=record.api_calls, error=error_text(exc)
+            )
+        raise
+    else:
+        finish_run(
+            warehouse, record.id, record.status, api_calls=record.api_calls, error=record.error
+        )
+    finally:
+        unbind_run()
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient
 from sfsync.salesforce.formats import parse_datetime, soql_quote
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.runs import merge_counts
+from sfsync.warehouse.runs import record_counts
 from sfsync.writeback._ledger import (
     LedgerOutcome,
     abandon,
@@ -617,7 +617,7 @@ def apply_writeback(
         result.warnings.append("writeback.enabled is false: nothing was written")
         log.warning("writeback.disabled")
         if run_id is not None:
-            merge_counts(warehouse, run_id, "writeback", result.counts())
+            record_counts(warehouse, run_id, result.counts())
         return result
     started = time.monotonic()
     owned = client is None
@@ -663,7 +663,7 @@ def apply_writeback(
         if result.failures or result.interrupted or result.budget_stop:
             result.status = "partial"
         if run_id is not None:
-            merge_counts(warehouse, run_id, "writeback", result.counts())
+            record_counts(warehouse, run_id, result.counts())
         log.info(
             "writeback.applied",
             created=result.created,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from sfsync.warehouse.counts import RunStatus, WritebackCounts
+
 __all__ = [
     "ACTIONS",
     "LEDGER_STATES",
@@ -315,7 +317,7 @@ class WritebackResult:
 
     plan: WritebackPlan
     applied: bool = False
-    status: str = "ok"  # ok | partial
+    status: RunStatus = "ok"  # ok | partial
     run_id: int | None = None
     mode: str | None = None  # upsert (external id) | create (fallback reconciliation)
     created: int = 0
@@ -370,35 +372,36 @@ class WritebackResult:
             f"({self.budget_stop})"
         )
 
-    def counts(self) -> dict[str, Any]:
-        """The ``run.counts['writeback']`` document."""
-        return {
-            "status": self.status,
-            "applied": self.applied,
-            "mode": self.mode,
-            "created": self.created,
-            "completed": self.completed,
-            "flags_set": self.flags_set,
-            "flags_cleared": self.flags_cleared,
-            "failed": self.failed,
-            "retry_later": sum(1 for f in self.failures if f.outcome != "gave_up"),
-            "gave_up": sum(1 for f in self.failures if f.outcome == "gave_up"),
-            "waiting": self.plan.skip_reasons().get("retry_later", 0),
-            "reassigned": self.reassigned_total,
-            "reconciled": self.reconciled,
-            "skipped": self.skipped,
-            "planned": self.plan.counts(),
-            "api_calls": self.api_calls,
-            "seconds": round(self.seconds, 3),
-            "interrupted": self.interrupted,
-            "budget_stop": self.budget_stop,
-            "warnings": list(self.warnings),
-        }
+    def counts(self) -> WritebackCounts:
+        """What ``run.counts`` records of this write-back (previews included)."""
+        return WritebackCounts(
+            status=self.status,
+            applied=self.applied,
+            mode=self.mode,
+            created=self.created,
+            completed=self.completed,
+            flags_set=self.flags_set,
+            flags_cleared=self.flags_cleared,
+            failed=self.failed,
+            retry_later=sum(1 for f in self.failures if f.outcome != "gave_up"),
+            gave_up=sum(1 for f in self.failures if f.outcome == "gave_up"),
+            waiting=self.plan.skip_reasons().get("retry_later", 0),
+            reassigned=self.reassigned_total,
+            reconciled=self.reconciled,
+            skipped=self.skipped,
+            planned=self.plan.counts(),
+            api_calls=self.api_calls,
+            seconds=round(self.seconds, 3),
+            interrupted=self.interrupted,
+            budget_stop=self.budget_stop,
+            warnings=list(self.warnings),
+        )
 
     def as_dict(self) -> dict[str, Any]:
+        counts = self.counts().model_dump(mode="json", exclude={"stage"})
         return {
             "run_id": self.run_id,
-            **self.counts(),
+            **counts,
             "plan": self.plan.as_dict(),
             "failures": [f.as_dict() for f in self.failures],
             "reassignments": list(self.reassignments),

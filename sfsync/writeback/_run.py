@@ -7,11 +7,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sfsync.config import Settings
-from sfsync.errors import BudgetExhausted, UsageError
-from sfsync.logging import bind_run, get_logger, unbind_run
+from sfsync.errors import UsageError
+from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.runs import finish_run, latest_run, merge_counts, recording, start_run
+from sfsync.warehouse.counts import RunCounts
+from sfsync.warehouse.runs import latest_run, record_counts, recorded_run
 from sfsync.writeback._apply import apply_writeback
 from sfsync.writeback._model import WritebackPlan, WritebackResult
 from sfsync.writeback._plan import plan_writeback
@@ -27,12 +28,13 @@ class WritebackRefused(UsageError):
 
 
 def _sync_status(warehouse: Warehouse) -> tuple[str | None, int | None]:
+    """The status of the latest sync (a ``sync`` run, or the sync stage of a ``run``)."""
     run = latest_run(warehouse, "sync", "run")
     if run is None:
         return None, None
-    stage = run.counts.get("sync") if isinstance(run.counts, dict) else None
-    if isinstance(stage, dict) and stage.get("status"):
-        return str(stage["status"]), run.id
+    sync = RunCounts.of(run.counts).sync
+    if sync is not None:
+        return sync.status, run.id
     if run.kind == "sync":
         return run.status, run.id
     return None, run.id
@@ -91,26 +93,17 @@ def run_writeback(
         return _plan_and_go(warehouse, settings, client, apply, force, run_id, day, should_stop)
     from sfsync.warehouse.lock import acquire_run_lock
 
-    with acquire_run_lock(warehouse) as lock:
-        run = start_run(warehouse, "writeback", as_of=day)
-        lock.set_run(run)
-        bind_run(run)
-        try:
-            result = _plan_and_go(warehouse, settings, client, apply, force, run, day, should_stop)
-        except BudgetExhausted as exc:
-            with recording(run, failing=True):
-                finish_run(warehouse, run, "partial", error=exc.message)
-            raise
-        except BaseException as exc:
-            with recording(run, failing=True):
-                finish_run(warehouse, run, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            unbind_run()
-        status = "interrupted" if result.interrupted else result.status
-        finish_run(
-            warehouse, run, status, api_calls=result.api_calls, error=result.budget_message()
+    with (
+        acquire_run_lock(warehouse) as lock,
+        recorded_run(warehouse, "writeback", as_of=day) as record,
+    ):
+        lock.set_run(record.id)
+        result = _plan_and_go(
+            warehouse, settings, client, apply, force, record.id, day, should_stop
         )
+        record.status = "interrupted" if result.interrupted else result.status
+        record.api_calls = result.api_calls
+        record.error = result.budget_message()
         return result
 
 
@@ -133,13 +126,13 @@ def _plan_and_go(
         if not settings.writeback.enabled:
             result.warnings.append("writeback.enabled is false: --apply would write nothing")
         if run_id is not None:
-            merge_counts(warehouse, run_id, "writeback", result.counts())
+            record_counts(warehouse, run_id, result.counts())
         return result
     if problems and not force and settings.writeback.enabled:
         if run_id is not None:
             refused = WritebackResult(plan, applied=False, run_id=run_id, status="partial")
             refused.warnings.extend(problems)
-            merge_counts(warehouse, run_id, "writeback", refused.counts())
+            record_counts(warehouse, run_id, refused.counts())
         raise WritebackRefused("write-back refused, nothing was written: " + "; ".join(problems))
     for problem in problems:
         log.warning("writeback.forced", problem=problem)
@@ -149,5 +142,5 @@ def _plan_and_go(
     if problems:
         result.warnings[:0] = [f"forced: {p}" for p in problems]
         if run_id is not None:
-            merge_counts(warehouse, run_id, "writeback", result.counts())
+            record_counts(warehouse, run_id, result.counts())
     return result

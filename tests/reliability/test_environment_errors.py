@@ -31,7 +31,7 @@ from sfsync.audit import run_audit
 from sfsync.config import DatabaseSettings, Settings
 from sfsync.devorg._http import Request, Response
 from sfsync.extract import _sync
-from sfsync.warehouse import _engine, head_revision
+from sfsync.warehouse import _engine, head_revision, runs
 from sfsync.warehouse.models import Opportunity, Run
 from tests.cli_helpers import Outcome, run_cli, run_sfsync
 from tests.integration.audit.load import load_org, new_warehouse
@@ -258,9 +258,10 @@ def test_a_run_that_cannot_be_recorded_still_reports_the_original_error(
             "UPDATE run SET status=?", {}, sqlite3.OperationalError("disk I/O error")
         )
 
+    # Every run records itself through warehouse.runs (record_counts, finish_run).
+    monkeypatch.setattr(runs, "finish_run", database_gone)
     for module in (_sync, runner):
-        monkeypatch.setattr(module, "merge_counts", database_gone)
-        monkeypatch.setattr(module, "finish_run", database_gone)
+        monkeypatch.setattr(module, "record_counts", database_gone)
     env = {**org.env, "SFSYNC_SALESFORCE__CLIENT_SECRET": "not-the-secret"}
     outcome = run_cli(command, env=env)
     assert outcome.exit_code == 3, outcome.output

@@ -191,7 +191,8 @@ def test_run_log_is_newest_first_with_stage_counts_and_errors(report: ReportData
     assert stages["sync"] == "2 objects, 10 upserted, 1 deleted, 0 problems"
     assert stages["audit"] == "as of 2024-08-15: 6 open, 0 new, 1 resolved, 1 waived"
     assert stages["writeback"] == (
-        "applied: 2 Tasks created, 0 completed, 1 reassigned, 0 skipped, 0 failed"
+        "applied: 2 Tasks created, 0 completed, 0 flags set, 0 flags cleared, 1 reassigned, "
+        "0 skipped, 0 failed, 0 to retry, 0 given up"
     )
     assert runs[4].error is not None
     assert "timed out" in runs[4].error
