@@ -153,7 +153,6 @@ _PRODUCT_LINES = {
         (1_500, 60_000),
     ),
 }
-FAMILIES = tuple(_PRODUCT_LINES)
 
 _FIRST_NAMES = (
     "Ann",

@@ -291,7 +291,6 @@ class OpportunityStream:
             p for fam, ps in catalog.products_by_family.items() if fam != "Instrument" for p in ps
         ]
         self._instruments = catalog.products_by_family["Instrument"]
-        self._all_reps = catalog.active_reps + catalog.inactive_reps
 
     # -- small draws ---------------------------------------------------------
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -644,6 +644,3 @@ class DevOrgServer:
         except WriteError as exc:
             return json_response(exc.http_status, [exc.as_json()])
         return error_response(404, "NOT_FOUND", "The requested resource does not exist")
-
-    def iter_requests(self) -> Iterator[RequestRecord]:
-        return iter(self.requests)

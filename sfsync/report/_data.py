@@ -488,21 +488,6 @@ def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
     return scan
 
 
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _parse_date(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _trend_point(row: Any, audit: AuditCounts) -> TrendPoint:
     tallies = {rule: audit.rules.get(rule) for rule in RULE_IDS}
     return TrendPoint(

@@ -53,10 +53,6 @@ class Warehouse:
         with self._sessions() as session, session.begin():
             yield session
 
-    def new_session(self) -> Session:
-        """A session whose transactions the caller manages (for batch commits)."""
-        return self._sessions()
-
     def dispose(self) -> None:
         self.engine.dispose()
 
