@@ -3,7 +3,7 @@
 
     python3 dev.py demo    set up .venv, then run the demo (dev org + SQLite, one full run)
     python3 dev.py test    set up .venv, then lint (ruff, mypy) and run the whole test suite
-    python3 dev.py lint    ruff (lint + format check) + mypy only
+    python3 dev.py lint    ruff (lint + format check), vulture, mypy only
     python3 dev.py setup   create/refresh .venv only
 
 Set-up is skipped when .venv is up to date with pyproject.toml. Extra arguments after
@@ -62,6 +62,8 @@ def lint() -> None:
     must(BIN / "ruff", "check", ".")
     say("ruff format --check")
     must(BIN / "ruff", "format", "--check", ".")
+    say("vulture (dead code, settings in pyproject.toml)")
+    must(BIN / "vulture")
     say("mypy (strict on sfsync/)")
     must(BIN / "mypy")
 
