@@ -13,11 +13,11 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = [
     "LogFormat",
@@ -215,9 +215,9 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def get_logger(**initial: Any) -> Any:
-    """A structlog bound logger."""
-    return structlog.get_logger(**initial)
+def get_logger(**initial: Any) -> FilteringBoundLogger:
+    """A structlog bound logger (``make_filtering_bound_logger``'s class, as configured)."""
+    return cast(FilteringBoundLogger, structlog.get_logger(**initial))
 
 
 def bind_run(run_id: int | str, **extra: Any) -> None:

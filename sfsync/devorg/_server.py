@@ -29,13 +29,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import structlog
-
 from sfsync.devorg import _auth, _rest
 from sfsync.devorg._bulk import BulkJobs
 from sfsync.devorg._faults import FaultInjector, FaultSpec, FaultSpecError
 from sfsync.devorg._http import ApiFailure, Request, Response, error_response, json_response
 from sfsync.devorg._org import DEFAULT_API_LIMIT, DevOrg, WriteError
+from sfsync.logging import get_logger
 
 __all__ = ["DevOrgServer", "RequestHook", "RequestRecord"]
 
@@ -51,7 +50,7 @@ _WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 #: The names the server's TLS certificate is issued for: loopback only.
 CERTIFICATE_HOSTS = ("localhost", "127.0.0.1", "::1")
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
