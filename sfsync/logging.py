@@ -26,6 +26,7 @@ __all__ = [
     "get_logger",
     "redact_text",
     "register_secrets",
+    "reset_logging",
     "unbind_run",
 ]
 
@@ -39,6 +40,8 @@ _SECRET_KEY_RE = re.compile(
 _BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9!._\-]+", re.IGNORECASE)
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
+# Libraries on the standard logging module whose INFO chatter configure_logging silences.
+_QUIET_LIBRARIES = ("alembic", "apscheduler", "urllib3", "httpx", "simple_salesforce")
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -204,8 +207,27 @@ def configure_logging(
     # unless -vv: their INFO chatter is not part of sfsync's event stream. Others
     # keep the root logger's level (WARNING unless someone changed it).
     quiet = stdlib_logging.DEBUG if verbosity > 1 else stdlib_logging.WARNING
-    for name in ("alembic", "apscheduler", "urllib3", "httpx", "simple_salesforce"):
+    for name in _QUIET_LIBRARIES:
         stdlib_logging.getLogger(name).setLevel(quiet)
+
+
+def reset_logging() -> None:
+    """Undo this process's logging state: what a test leaves behind for the next.
+
+    Forgets the secrets :func:`register_secrets` remembered, puts structlog back to
+    its defaults, clears context bound with :func:`bind_run`, and removes the root
+    handler and library levels :func:`configure_logging` installed.
+    """
+    with _secrets_lock:
+        _secrets.clear()
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    root = stdlib_logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StdlibHandler):
+            root.removeHandler(handler)
+    for name in _QUIET_LIBRARIES:
+        stdlib_logging.getLogger(name).setLevel(stdlib_logging.NOTSET)
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sfsync.logging import reset_logging
 from tests._postgres import PostgresUnavailable, create_database, drop_database, postgres_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -25,6 +26,18 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("SFSYNC_") and name != "SFSYNC_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """No test sees another's logging set-up, bound run context or registered secrets.
+
+    configure_logging and register_secrets change process-wide state; without this a
+    test passes or fails depending on which tests ran before it in the same process.
+    """
+    reset_logging()
+    yield
+    reset_logging()
 
 
 @pytest.fixture(scope="session")

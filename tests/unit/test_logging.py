@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging as stdlib_logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from sfsync.logging import (
     bind_run,
@@ -16,6 +16,7 @@ from sfsync.logging import (
     get_logger,
     redact_text,
     register_secrets,
+    reset_logging,
     unbind_run,
 )
 from tests.cli_helpers import run_sfsync
@@ -72,18 +73,10 @@ def test_debug_events_hidden_at_info() -> None:
 # --- the standard library's logging (alembic, urllib3, ...) in the same stream -----------
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Leave logging as a fresh CLI would: library loggers back at WARNING, stderr."""
-    yield
-    configure_logging()
-
-
 def _lines(stream: io.StringIO) -> list[str]:
     return stream.getvalue().splitlines()
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_stdlib_records_are_json_lines_in_the_same_stream_at_vv() -> None:
     stream = io.StringIO()
     configure_logging("json", verbosity=2, stream=stream)
@@ -99,7 +92,6 @@ def test_stdlib_records_are_json_lines_in_the_same_stream_at_vv() -> None:
     assert all("timestamp" in e for e in events)
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_secrets_are_redacted_from_stdlib_records() -> None:
     stream = io.StringIO()
     configure_logging("json", verbosity=2, stream=stream)
@@ -117,7 +109,6 @@ def test_secrets_are_redacted_from_stdlib_records() -> None:
     ]
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_configuring_again_replaces_the_handler_instead_of_adding_one() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure_logging("json", stream=first)
@@ -128,7 +119,6 @@ def test_configuring_again_replaces_the_handler_instead_of_adding_one() -> None:
     assert [json.loads(line)["event"] for line in _lines(second)] == ["once"]
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_stdlib_records_look_like_sfsyncs_own_in_console_mode() -> None:
     stream = io.StringIO()
     configure_logging("console", verbosity=2, stream=stream)
@@ -175,3 +165,30 @@ def test_a_logged_traceback_shows_no_secret_not_in_a_local_nor_in_the_message(fm
         get_logger().exception("worker.run_crashed")
     assert "worker.run_crashed" in stream.getvalue()
     assert "client-secret-in-a-local-9f3e" not in stream.getvalue()
+
+
+def test_reset_logging_forgets_secrets_configuration_and_bound_context() -> None:
+    configure_logging("json", verbosity=2, stream=io.StringIO())
+    register_secrets(["reset-secret-5a4b3c"])
+    bind_run(7)
+    reset_logging()
+    assert redact_text("reset-secret-5a4b3c") == "reset-secret-5a4b3c"
+    assert not structlog.is_configured()
+    assert structlog.contextvars.get_contextvars() == {}
+    assert all("sfsync" not in type(h).__module__ for h in stdlib_logging.getLogger().handlers)
+    assert stdlib_logging.getLogger("alembic").level == stdlib_logging.NOTSET
+
+
+# The conftest's autouse fixture resets logging between tests: the first test leaves a
+# secret, a configuration and a bound run behind, the next (pytest runs a module's tests
+# in order) must see none of them.
+def test_isolation_1_leaves_logging_state_behind() -> None:
+    configure_logging("json", stream=io.StringIO())
+    register_secrets(["leaked-secret-1e2d3c"])
+    bind_run(99)
+
+
+def test_isolation_2_sees_nothing_the_previous_test_left() -> None:
+    assert redact_text("leaked-secret-1e2d3c") == "leaked-secret-1e2d3c"
+    assert not structlog.is_configured()
+    assert structlog.contextvars.get_contextvars() == {}
