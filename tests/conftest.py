@@ -7,11 +7,15 @@ instead of skipping.
 
 from __future__ import annotations
 
+import logging as stdlib_logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
+from structlog.testing import LogCapture
+from structlog.typing import EventDict
 
 from sfsync.logging import reset_logging
 from tests._postgres import PostgresUnavailable, create_database, drop_database, postgres_server
@@ -38,6 +42,22 @@ def _isolated_logging() -> Iterator[None]:
     reset_logging()
     yield
     reset_logging()
+
+
+@pytest.fixture
+def log_events() -> list[EventDict]:
+    """sfsync's log events as dicts, as structlog.testing.capture_logs gives them.
+
+    Unlike capture_logs() (which drops every processor), the run context bound with
+    bind_run is merged in, and only INFO and above pass, as with the default
+    ``logging.level``. _isolated_logging undoes the configuration afterwards.
+    """
+    capture = LogCapture()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, capture],
+        wrapper_class=structlog.make_filtering_bound_logger(stdlib_logging.INFO),
+    )
+    return capture.entries
 
 
 @pytest.fixture(scope="session")
