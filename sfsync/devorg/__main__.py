@@ -1,5 +1,5 @@
 """``python -m sfsync.devorg serve|generate ...``."""
 
-from sfsync.devorg.cli import main
+from sfsync.cli.devorg import main
 
 main()

@@ -206,7 +206,7 @@ def finding(number: int, name: str | None, details: dict[str, Any]) -> FindingRe
 
 
 def test_findings_csv_neutralises_every_formula_cell(capsys: pytest.CaptureFixture[str]) -> None:
-    from sfsync.audit.cli import EXPORT_COLUMNS, _write_csv
+    from sfsync.cli.audit import EXPORT_COLUMNS, _write_csv
 
     findings = [finding(n, name, {"k": -1, "note": name}) for n, name in enumerate(FORMULAS)]
     findings += [finding(90 + n, name, {}) for n, name in enumerate(NOT_FORMULAS)]

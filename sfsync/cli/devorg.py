@@ -1,7 +1,7 @@
 """``sfsync devorg``: serve a dev org (and, from :mod:`sfsync.devorg.generate`, make one).
 
-The main CLI does ``cli.add_command(devorg)``; ``python -m sfsync.devorg`` runs
-this group on its own, with the same error paragraphs and exit codes.
+A group of the main CLI (:mod:`sfsync.cli`); ``python -m sfsync.devorg`` runs this
+group on its own, with the same error paragraphs and exit codes.
 """
 
 from __future__ import annotations

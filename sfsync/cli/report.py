@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sfsync.cli import App, parse_iso_date, pass_app
+from sfsync.cli._app import App, parse_iso_date, pass_app
 
 __all__ = ["report_command"]
 

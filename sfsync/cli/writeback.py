@@ -1,8 +1,8 @@
 """``sfsync writeback``: preview the planned Tasks and flags, or ``--apply`` them.
 
 A few lines over :func:`sfsync.writeback.run_writeback`; the preview and the apply
-show the same plan object. Registered on the main group by :mod:`sfsync.cli`.
-Kept import-light: the library is imported when the command runs.
+show the same plan object. Kept import-light: the library is imported when the
+command runs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sfsync.cli import App, pass_app
+from sfsync.cli._app import App, pass_app
 from sfsync.errors import BudgetExhausted, Interrupted, PartialFailure
 from sfsync.stop import StopSignal
 

@@ -1,8 +1,8 @@
 """``sfsync audit``, ``sfsync findings`` and ``sfsync waive``: parse, call, print, exit.
 
-Registered on the main group by :mod:`sfsync.cli`; every command is a few
-lines over :mod:`sfsync.audit`, and errors are ``sfsync.errors`` types that the
-CLI frame turns into a paragraph and an exit code.
+Every command is a few lines over :mod:`sfsync.audit`; errors are
+``sfsync.errors`` types that the CLI frame (:mod:`sfsync.cli._app`) turns into a
+paragraph and an exit code.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sfsync.audit._api import (
     run_audit,
     waive_finding,
 )
-from sfsync.cli import App, parse_iso_date, pass_app
+from sfsync.cli._app import App, parse_iso_date, pass_app
 from sfsync.errors import EXIT_FINDINGS, UsageError
 
 __all__ = ["audit_command", "findings_command", "waive_command"]

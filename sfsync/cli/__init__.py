@@ -1,0 +1,86 @@
+"""The ``sfsync`` command line: parse, call the library, print, exit.
+
+The command layer sits on top of the library: every command is a few lines over
+a library call that a Python caller can make too, and no library module imports
+this package. :mod:`sfsync.cli._app` is the frame (the global options, the
+settings, the error paragraph and exit code); each group of commands is a module
+here, imported only when one of its commands runs or is listed, so start-up stays
+fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import cast
+
+import click
+
+from sfsync import __version__
+from sfsync.cli._app import App, SfsyncGroup, reader_went_away
+from sfsync.errors import EXIT_INTERNAL, EXIT_OK
+from sfsync.logging import LogFormat, configure_logging, redact_text
+
+__all__ = ["cli", "main"]
+
+# Every command, by name: "module:attribute", imported when the command runs or is listed.
+COMMANDS = {
+    "db": "sfsync.cli.db:db",
+    "check": "sfsync.cli.check:check",
+    "sync": "sfsync.cli.sync:sync",
+    "run": "sfsync.cli.run:run_command",
+    "worker": "sfsync.cli.run:worker",
+    "runs": "sfsync.cli.run:runs",
+    "audit": "sfsync.cli.audit:audit_command",
+    "findings": "sfsync.cli.audit:findings_command",
+    "waive": "sfsync.cli.audit:waive_command",
+    "writeback": "sfsync.cli.writeback:writeback_command",
+    "report": "sfsync.cli.report:report_command",
+    "devorg": "sfsync.cli.devorg:devorg",
+    "demo": "sfsync.cli.demo:demo",
+}
+
+
+@click.group(
+    cls=SfsyncGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", prog_name="sfsync")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (else $SFSYNC_CONFIG, else config/sfsync.yaml, else defaults).",
+)
+@click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default=None,
+    help="JSON lines or console logs (default: JSON unless stderr is a terminal).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, log_format: str | None) -> None:
+    """Keep a SQL warehouse in sync with Salesforce, audit the pipeline, write back Tasks."""
+    fmt = cast(LogFormat | None, log_format)
+    configure_logging(fmt or "auto", verbosity=verbose)
+    ctx.obj = App(config_path, verbose, fmt)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="sfsync")
+    except SystemExit as done:
+        # The command has finished; a reader that went away since only loses the tail.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            reader_went_away(done.code if isinstance(done.code, int) else EXIT_OK)
+        raise
+    except BaseException as exc:  # pragma: no cover - SfsyncGroup catches first
+        from sfsync.console import printable
+
+        click.echo(f"error: {printable(redact_text(str(exc)), newlines=True)}", err=True)
+        sys.exit(EXIT_INTERNAL)

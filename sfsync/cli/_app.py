@@ -1,0 +1,198 @@
+"""The CLI's frame: the :class:`App` every command gets, the error paragraph, shared helpers.
+
+Every failure ends with one readable paragraph on stderr (and an ``error`` event
+in JSON log mode) and the exit code of :mod:`sfsync.errors`; a traceback only
+with ``-v``. Only :mod:`sfsync.cli` and its command modules import this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from sfsync.config import LoadedSettings, Settings, load_settings
+from sfsync.errors import EXIT_OK, SfsyncError, UsageError, exit_code_for
+from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text, register_secrets
+
+__all__ = [
+    "AS_OF_RANGE",
+    "App",
+    "SfsyncGroup",
+    "parse_iso_date",
+    "pass_app",
+    "reader_went_away",
+]
+
+
+@dataclass
+class App:
+    """What every command gets: the global options and lazily loaded settings."""
+
+    config_path: Path | None
+    verbose: int
+    log_format: LogFormat | None
+    _loaded: LoadedSettings | None = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> LoadedSettings:
+        if self._loaded is None:
+            loaded = load_settings(self.config_path)
+            register_secrets(loaded.settings.secret_values())
+            configure_logging(
+                self.log_format or loaded.settings.logging.format,
+                level=loaded.settings.logging.level,
+                verbosity=self.verbose,
+            )
+            log = get_logger()
+            for warning in loaded.warnings:
+                log.warning("config.warning", message=warning)
+            self._loaded = loaded
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        if self._loaded is not None and self._loaded.settings.logging.format != "auto":
+            return self._loaded.settings.logging.format == "json"
+        return not sys.stderr.isatty()
+
+
+def _fail(app: App | None, exc: BaseException) -> NoReturn:
+    from sfsync.console import printable
+
+    code = exit_code_for(exc)
+    if isinstance(exc, SfsyncError):
+        message = redact_text(exc.message)
+    else:
+        message = redact_text(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in sfsync; "
+            "run again with -v and report the traceback."
+        )
+    if app is not None and app.verbose:
+        trace = redact_text("".join(traceback.format_exception(exc)))
+        sys.stderr.write(printable(trace, newlines=True))
+    if app is not None and app.json_logs:
+        get_logger().error("error", message=message, exit_code=code)
+    # Messages quote Salesforce's answers and record values: no control characters.
+    click.echo(f"error: {printable(message, newlines=True)}", err=True)
+    sys.exit(code)
+
+
+class SfsyncGroup(click.Group):
+    """Turns sfsync errors (and bugs) into a paragraph and an exit code; loads commands lazily.
+
+    ``lazy_commands`` maps a command's name to ``"module:attribute"``: the module is
+    imported only when the command runs or is listed, so start-up stays fast.
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands:
+            module, attribute = self.lazy_commands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            reader_went_away(EXIT_OK)
+        except Exception as exc:
+            app = ctx.find_object(App)
+            _fail(app, _environment_failure(app, exc) or exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null: what is still buffered goes nowhere, quietly."""
+    with contextlib.suppress(OSError, ValueError):  # in-process runners have no real fd
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+
+
+def reader_went_away(code: int) -> NoReturn:
+    """stdout's reader closed the pipe (``sfsync findings | head -1``): not an error.
+
+    Exit quietly, like ripgrep: no message, and nothing left for Python to fail to
+    flush at shutdown ("Exception ignored ... BrokenPipeError").
+    """
+    _silence_stdout()
+    sys.exit(code)
+
+
+def _environment_failure(app: App | None, exc: Exception) -> SfsyncError | None:
+    """A database that failed under the command (full disk, server gone) as an sfsync error.
+
+    Every command gets this one mapping; the original stays the cause (``-v`` shows it).
+    """
+    if app is None or app._loaded is None:
+        return None
+    from sfsync.warehouse import database_failure
+
+    mapped = database_failure(exc, app._loaded.settings.database)
+    if mapped is not None:
+        mapped.__cause__ = exc
+    return mapped
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+# The dates an ``--as-of`` may name: the audit, the report and the write-back count
+# quarters, months and days around it, which must stay inside Python's years 1..9999.
+AS_OF_RANGE = (date(1900, 1, 1), date(2999, 12, 31))
+
+
+def parse_iso_date(
+    value: str | None, option: str, *, within: tuple[date, date] | None = AS_OF_RANGE
+) -> date | None:
+    """``YYYY-MM-DD`` only (docs/contracts.md), inside ``within`` (``None``: any date).
+
+    Anything else is a usage error naming the option, the value and the range.
+    """
+    if value is None:
+        return None
+    from sfsync.salesforce.formats import parse_date
+
+    try:
+        day = parse_date(value)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+    if within is not None and not within[0] <= day <= within[1]:
+        raise UsageError(
+            f"{option}: {value} is outside the supported range "
+            f"{within[0].isoformat()} .. {within[1].isoformat()}"
+        )
+    return day

@@ -1,0 +1,122 @@
+"""``sfsync run``, ``sfsync worker`` and ``sfsync runs``: recorded runs, now or on schedule."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from sfsync.cli._app import App, parse_iso_date, pass_app
+from sfsync.errors import Interrupted
+from sfsync.stop import StopSignal
+
+__all__ = ["run_command", "runs", "worker"]
+
+
+@click.command("run")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as of this date.")
+@click.option("--apply", is_flag=True, help="Perform the write-back (default: preview only).")
+@click.option("--force", is_flag=True, help="Write back even after a partial sync or over the cap.")
+@pass_app
+def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
+    """Sync, audit and write back as one recorded run (holding the run lock)."""
+    from sfsync.runner import run_once
+    from sfsync.warehouse import open_warehouse
+
+    day = parse_iso_date(as_of, "--as-of")
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        # SIGTERM (a CronJob's pod going away) finishes the current page or batch first.
+        with StopSignal().on_signals(signal.SIGTERM) as stop:
+            outcome = run_once(
+                warehouse, app.settings, as_of=day, apply=apply, force=force, should_stop=stop
+            )
+    finally:
+        warehouse.dispose()
+    stages = ", ".join(f"{name} {status}" for name, status in outcome.stages.items())
+    click.echo(
+        f"run {outcome.run_id}: {outcome.status} ({stages}) in {outcome.seconds:.1f}s, "
+        f"{outcome.api_calls} API calls"
+    )
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.status == "interrupted":
+        raise Interrupted(
+            f"run {outcome.run_id} stopped on request; what it committed is kept and the "
+            "next run goes on from there"
+        )
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
+
+
+@click.command("worker")
+@click.option("--now", "run_now", is_flag=True, help="Also run once right away.")
+@pass_app
+def worker(app: App, run_now: bool) -> None:
+    """Run on schedule.cron until SIGTERM/SIGINT (the nightly container's command)."""
+    from sfsync.scheduler import Worker
+
+    sys.exit(Worker(app.settings, run_now=run_now).serve())
+
+
+@click.command("runs")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_app
+def runs(app: App, limit: int, fmt: str) -> None:
+    """Recent runs: status, per-stage counts, API calls used, duration."""
+    import json
+
+    from sfsync.console import print_table
+    from sfsync.runs_view import run_rows
+    from sfsync.warehouse import open_warehouse
+
+    warehouse = open_warehouse(app.settings.database)
+    try:
+        rows = run_rows(warehouse, limit)
+    finally:
+        warehouse.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    print_table(
+        f"last {len(rows)} runs",
+        [
+            "run",
+            "kind",
+            "status",
+            "started (UTC)",
+            "seconds",
+            "API calls",
+            "synced",
+            "open",
+            "new",
+            "resolved",
+            "created",
+            "completed",
+            "failed",
+            "reassigned",
+            "error",
+        ],
+        [
+            [
+                r["id"],
+                r["kind"],
+                r["status"],
+                r["started_at"][:19].replace("T", " "),
+                r["seconds"],
+                r["api_calls"],
+                r["synced"],
+                r["open"],
+                r["new"],
+                r["resolved"],
+                r["tasks_created"],
+                r["tasks_completed"],
+                r["tasks_failed"],
+                r["reassigned"],
+                (r["error"] or "")[:60],
+            ]
+            for r in rows
+        ],
+    )
