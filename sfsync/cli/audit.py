@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import click
 
-from sfsync.audit._api import (
+from sfsync.audit import (
     FINDING_STATUSES,
     AuditSummary,
     FindingRecord,
