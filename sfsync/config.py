@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    SerializeAsAny,
     ValidationError,
     field_validator,
     model_validator,
@@ -44,7 +45,6 @@ from sfsync.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
-    "RULE_IDS",
     "SECRET_KEYS",
     "SYNC_OBJECTS",
     "AuditSettings",
@@ -61,13 +61,6 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/sfsync.yaml")
-
-RULE_IDS = (
-    "close_date_past",
-    "stale_last_modified",
-    "missing_rev_rec_terms",
-    "close_date_slipping",
-)
 
 SYNC_OBJECTS = (
     "Organization",
@@ -323,54 +316,29 @@ class SyncSettings(_Section):
 # --------------------------------------------------------------------------- audit
 
 
-class CloseDatePastRule(_Section):
-    enabled: bool = True
-    severity: Severity = "error"
-
-
-_STALE_DEFAULTS: dict[Profile, list[int]] = {
-    "global": [14, 30, 45, 45],
-    "europe": [14, 30, 45, 180],
-}
-
-
-class StaleLastModifiedRule(_Section):
-    enabled: bool = True
-    severity: Severity = "warn"
-    min_stage: str = "Qualify"
-    # Day thresholds by close-date quarter offset k = 0, 1, 2, 3 ... (k <= 0 uses the first).
-    thresholds: dict[Profile, list[int]] = Field(default_factory=lambda: dict(_STALE_DEFAULTS))
-    beyond_last_bucket: Literal["use_last", "ignore"] = "use_last"
-
-    @field_validator("thresholds")
-    @classmethod
-    def _buckets(cls, value: dict[Profile, list[int]]) -> dict[Profile, list[int]]:
-        merged: dict[Profile, list[int]] = {**_STALE_DEFAULTS, **value}
-        for profile, days in merged.items():
-            if not days:
-                raise ValueError(f"{profile}: needs at least one threshold")
-            if any(d < 0 for d in days):
-                raise ValueError(f"{profile}: thresholds are days and cannot be negative")
-        return merged
-
-
-class MissingRevRecTermsRule(_Section):
-    enabled: bool = True
-    severity: Severity = "warn"
-    min_stage: str = "Prove"
-
-
-class CloseDateSlippingRule(_Section):
-    enabled: bool = True
-    severity: Severity = "warn"
-    min_extensions: int = Field(default=3, ge=1)
-
-
 class RuleSettings(_Section):
-    close_date_past: CloseDatePastRule = CloseDatePastRule()
-    stale_last_modified: StaleLastModifiedRule = StaleLastModifiedRule()
-    missing_rev_rec_terms: MissingRevRecTermsRule = MissingRevRecTermsRule()
-    close_date_slipping: CloseDateSlippingRule = CloseDateSlippingRule()
+    """``audit.rules.<id>``. Each rule's own model (in ``sfsync/audit/rules/``) adds its keys."""
+
+    enabled: bool = True
+    severity: Severity = "warn"
+
+
+def _rules_by_id() -> dict[str, Any]:
+    # The registry declares each rule's settings; imported when settings are validated
+    # (the rules import this module for their types).
+    from sfsync.audit.rules import all_rules
+
+    return {rule.id: rule for rule in all_rules()}
+
+
+def _rule_settings_defaults() -> dict[str, RuleSettings]:
+    return {rule_id: rule.settings_model() for rule_id, rule in _rules_by_id().items()}
+
+
+def _unknown_rule(key: object, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown rule id {key!r}{hint}; the rules are {', '.join(known)}"
 
 
 class AuditFields(_Section):
@@ -415,7 +383,44 @@ class AuditSettings(_Section):
         ]
     )
     stages: list[str] | None = None
-    rules: RuleSettings = RuleSettings()
+    # Keyed by rule id, each value of that rule's own settings model.
+    rules: dict[str, SerializeAsAny[RuleSettings]] = Field(
+        default_factory=_rule_settings_defaults
+    )
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _each_rule(cls, value: Any) -> Any:
+        """Every registered rule's settings, from its defaults and what the file gives."""
+        if not isinstance(value, Mapping):
+            return value
+        rules = _rules_by_id()
+        unknown = [key for key in value if key not in rules]
+        if unknown:
+            raise ValueError(_unknown_rule(unknown[0], list(rules)))
+        merged: dict[str, RuleSettings] = {}
+        problems: list[str] = []
+        for rule_id, rule in rules.items():
+            given = value.get(rule_id)
+            if isinstance(given, RuleSettings):
+                merged[rule_id] = given
+                continue
+            try:
+                merged[rule_id] = rule.settings_model.model_validate(given or {})
+            except ValidationError as exc:
+                problems += [_sub_problem(rule_id, rule.settings_model, e) for e in exc.errors()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return merged
+
+    def rule(self, rule_id: str) -> RuleSettings:
+        """``audit.rules.<rule_id>`` (a rule registered after these settings: its defaults)."""
+        found = self.rules.get(rule_id)
+        if found is None:
+            from sfsync.audit.rules import get_rule
+
+            found = get_rule(rule_id).settings_model()
+        return found
 
     @field_validator("stages")
     @classmethod
@@ -432,9 +437,9 @@ class AuditSettings(_Section):
     def _stages_known(self) -> AuditSettings:
         if self.stages is None:
             return self
-        for rule in ("stale_last_modified", "missing_rev_rec_terms"):
-            stage = getattr(self.rules, rule).min_stage
-            if stage not in self.stages:
+        for rule, rule_settings in self.rules.items():
+            stage = getattr(rule_settings, "min_stage", None)
+            if isinstance(stage, str) and stage not in self.stages:
                 close = difflib.get_close_matches(stage, self.stages, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(
@@ -452,13 +457,13 @@ class TaskRuleSettings(_Section):
     priority: str = "Normal"
 
 
+def _task_defaults(rule: Any) -> TaskRuleSettings:
+    return TaskRuleSettings(due_in_days=rule.task.due_in_days, priority=rule.task.priority)
+
+
 def _default_task_rules() -> dict[str, TaskRuleSettings]:
-    return {
-        "close_date_past": TaskRuleSettings(due_in_days=3, priority="High"),
-        "stale_last_modified": TaskRuleSettings(due_in_days=7),
-        "missing_rev_rec_terms": TaskRuleSettings(due_in_days=7),
-        "close_date_slipping": TaskRuleSettings(due_in_days=14),
-    }
+    """Each rule's Task defaults, as the rule declares them."""
+    return {rule_id: _task_defaults(rule) for rule_id, rule in _rules_by_id().items()}
 
 
 class FlagSettings(_Section):
@@ -485,16 +490,24 @@ class WritebackSettings(_Section):
     rules: dict[str, TaskRuleSettings] = Field(default_factory=_default_task_rules)
     flags: FlagSettings = FlagSettings()
 
+    def rule(self, rule_id: str) -> TaskRuleSettings:
+        """``writeback.rules.<rule_id>`` (a rule registered after these settings: its defaults)."""
+        found = self.rules.get(rule_id)
+        if found is None:
+            from sfsync.audit.rules import get_rule
+
+            found = _task_defaults(get_rule(rule_id))
+        return found
+
     @field_validator("rules", mode="before")
     @classmethod
     def _merge_rule_defaults(cls, value: Any) -> Any:
         if not isinstance(value, Mapping):
             return value
-        unknown = [key for key in value if key not in RULE_IDS]
+        known = list(_rules_by_id())
+        unknown = [key for key in value if key not in known]
         if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), RULE_IDS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown rule id {unknown[0]!r}{hint}")
+            raise ValueError(_unknown_rule(unknown[0], known))
         merged: dict[str, Any] = {k: v.model_dump() for k, v in _default_task_rules().items()}
         for key, overrides in value.items():
             if isinstance(overrides, Mapping):
@@ -546,8 +559,9 @@ class Settings(_Section):
     salesforce: SalesforceSettings = SalesforceSettings()
     database: DatabaseSettings = DatabaseSettings()
     sync: SyncSettings = SyncSettings()
-    audit: AuditSettings = AuditSettings()
-    writeback: WritebackSettings = WritebackSettings()
+    # Built when a Settings is (not when this module loads): they read the rule registry.
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    writeback: WritebackSettings = Field(default_factory=WritebackSettings)
     schedule: ScheduleSettings = ScheduleSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -766,6 +780,21 @@ def _describe(err: Mapping[str, Any], env_keys: dict[tuple[str, ...], str], data
         if isinstance(shown, str | int | float | bool) or shown is None:
             message += f" (got {shown!r})"
     return f"{where}: {message}"
+
+
+def _sub_problem(rule_id: str, model: type[BaseModel], err: Mapping[str, Any]) -> str:
+    """One problem of a rule's settings, as ``<rule>.<key>: <what>`` (never a secret)."""
+    loc = ".".join(str(part) for part in err["loc"])
+    path = f"{rule_id}.{loc}" if loc else rule_id
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(err["loc"][-1]), list(model.model_fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{path}: unknown key{hint}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    shown = err.get("input")
+    if err["type"] != "value_error" and isinstance(shown, str | int | float | bool):
+        message += f" (got {shown!r})"
+    return f"{path}: {message}"
 
 
 def _known_keys(loc: tuple[str, ...]) -> list[str]:

@@ -1,28 +1,49 @@
 """Audit the warehouse with the rules of docs/rules.md and keep the findings' history.
 
-The rules are set-based SQL over the warehouse (the same queries on SQLite and
-PostgreSQL); the fiscal calendar and the business time zone are turned into
-bound parameters up front. Findings open, update, resolve and reopen in one
-transaction per audit; waivers mark live findings ``waived``.
+The rules (``sfsync.audit.rules``, one module each) are set-based SQL over the
+warehouse (the same queries on SQLite and PostgreSQL); the fiscal calendar and the
+business time zone are turned into bound parameters up front. Findings open,
+update, resolve and reopen in one transaction per audit; waivers mark live
+findings ``waived``.
+
+Names are loaded on first use (PEP 562): the settings validate rule settings
+through ``sfsync.audit.rules``, which should not pay for the audit machinery.
 """
 
-from sfsync.audit._api import (
-    FINDING_STATUSES,
-    AuditSummary,
-    FindingRecord,
-    RuleCounts,
-    WaiverResult,
-    list_findings,
-    run_audit,
-    slip_metrics,
-    waive_finding,
-)
-from sfsync.audit._context import RULE_TITLES
-from sfsync.audit._slipping import SlipMetrics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfsync.audit._api import (
+        FINDING_STATUSES,
+        AuditSummary,
+        FindingRecord,
+        RuleCounts,
+        WaiverResult,
+        list_findings,
+        run_audit,
+        slip_metrics,
+        waive_finding,
+    )
+    from sfsync.audit._slipping import SlipMetrics
+
+_EXPORTS = {
+    "FINDING_STATUSES": "sfsync.audit._api",
+    "AuditSummary": "sfsync.audit._api",
+    "FindingRecord": "sfsync.audit._api",
+    "RuleCounts": "sfsync.audit._api",
+    "SlipMetrics": "sfsync.audit._slipping",
+    "WaiverResult": "sfsync.audit._api",
+    "list_findings": "sfsync.audit._api",
+    "run_audit": "sfsync.audit._api",
+    "slip_metrics": "sfsync.audit._api",
+    "waive_finding": "sfsync.audit._api",
+}
 
 __all__ = [
     "FINDING_STATUSES",
-    "RULE_TITLES",
     "AuditSummary",
     "FindingRecord",
     "RuleCounts",
@@ -33,3 +54,9 @@ __all__ = [
     "slip_metrics",
     "waive_finding",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -8,18 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from sfsync.audit._calendar import today_in
 from sfsync.audit._context import (
     OPP,
-    RULE_TITLES,
     SEVERITY_RANK,
     AuditContext,
     audit_settings,
     build_context,
-    check_rule_ids,
-    select_rules,
 )
 from sfsync.audit._lifecycle import (
     FINDING,
@@ -29,8 +26,8 @@ from sfsync.audit._lifecycle import (
     no_jit,
     write_transaction,
 )
-from sfsync.audit._rules import evaluate_rule
 from sfsync.audit._slipping import SlipMetrics, slip_select, slip_values
+from sfsync.audit.rules import RuleMatch, check_rule_ids, get_rule, select_rules
 from sfsync.config import AuditSettings, Settings
 from sfsync.errors import UsageError
 from sfsync.logging import get_logger
@@ -74,7 +71,7 @@ class RuleCounts:
 
     @property
     def title(self) -> str:
-        return RULE_TITLES[self.rule]
+        return get_rule(self.rule).title
 
 
 @dataclass(frozen=True)
@@ -148,15 +145,23 @@ def run_audit(
     return summary
 
 
+def _matches(conn: Connection, ctx: AuditContext, rule_id: str) -> Iterator[RuleMatch]:
+    """Run one rule's query and yield its matches (streamed; details per matching row)."""
+    rule = get_rule(rule_id)
+    result = conn.execute(rule.query(ctx, conn.dialect.name), execution_options={"yield_per": 5000})
+    for row in result:
+        yield rule.match(ctx, row)
+
+
 def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary:
     seconds: dict[str, float] = {}
     with write_transaction(warehouse) as conn:
         loader = ResultLoader(conn)
         for rule in ctx.rules:
             started = time.perf_counter()
-            severity = getattr(ctx.settings.rules, rule).severity
+            severity = ctx.settings.rule(rule).severity
             hashes: dict[str, str] = {p: ctx.settings_hash(rule, p) for p in ctx.profiles()}
-            loader.load(evaluate_rule(conn, ctx, rule), severity=severity, settings_hash=hashes)
+            loader.load(_matches(conn, ctx, rule), severity=severity, settings_hash=hashes)
             seconds[rule] = time.perf_counter() - started
         loader.finish()
         merged = merge_findings(conn, rules=ctx.rules, run_id=run_id, as_of=ctx.as_of)
@@ -165,7 +170,7 @@ def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary
     per_rule = []
     by_severity: dict[str, int] = {}
     for rule in ctx.rules:
-        severity = getattr(ctx.settings.rules, rule).severity
+        severity = ctx.settings.rule(rule).severity
         open_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "open")
         waived_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "waived")
         per_rule.append(
@@ -179,9 +184,9 @@ def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary
                 seconds=round(seconds[rule], 6),
             )
         )
-    for (_, status, severity), n in counts.items():
+    for (_, status, level), n in counts.items():
         if status == "open":
-            by_severity[severity] = by_severity.get(severity, 0) + n
+            by_severity[level] = by_severity.get(level, 0) + n
     return AuditSummary(
         run_id=run_id,
         as_of=ctx.as_of,

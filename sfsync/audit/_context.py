@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
@@ -24,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import func, type_coerce
 
 from sfsync.audit._calendar import quarter_start, start_of_local_day, today_in
-from sfsync.config import RULE_IDS, AuditSettings, Settings
+from sfsync.config import AuditSettings, Settings
 from sfsync.errors import ConfigError, UsageError
 from sfsync.warehouse.models import (
     CurrencyType,
@@ -35,22 +34,12 @@ from sfsync.warehouse.models import (
 )
 
 __all__ = [
-    "RULE_TITLES",
     "SEVERITY_RANK",
     "AuditContext",
     "CurrencyRates",
     "audit_settings",
     "build_context",
-    "check_rule_ids",
-    "select_rules",
 ]
-
-RULE_TITLES: dict[str, str] = {
-    "close_date_past": "Close date in the past",
-    "stale_last_modified": "Not updated for too long",
-    "missing_rev_rec_terms": "Rev Rec Terms not entered",
-    "close_date_slipping": "Close date pushed month after month",
-}
 
 SEVERITY_RANK: dict[str, int] = {"warn": 1, "error": 2}
 
@@ -62,42 +51,10 @@ _ORG = cast(Table, Organization.__table__)
 _CURRENCY = cast(Table, CurrencyType.__table__)
 _RECORD_TYPE = cast(Table, RecordType.__table__)
 
-# Rules that look at "has instrument" (and so at audit.instrument.field).
-_INSTRUMENT_RULES = ("close_date_past", "stale_last_modified", "missing_rev_rec_terms")
-# Rules with a stage-rank filter, and the setting naming their stage.
-_STAGE_RULES = ("stale_last_modified", "missing_rev_rec_terms")
-
 
 def audit_settings(settings: Settings | AuditSettings) -> AuditSettings:
     """Accept the whole settings object or just its ``audit`` section."""
     return settings.audit if isinstance(settings, Settings) else settings
-
-
-def check_rule_ids(rules: Sequence[str], option: str = "--rule") -> list[str]:
-    """The ids, deduplicated; an unknown one is a usage error naming it (exit 2)."""
-    for rule in rules:
-        if rule not in RULE_IDS:
-            close = difflib.get_close_matches(rule, RULE_IDS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(
-                f"{option}: unknown rule id {rule!r}{hint}; the rules are {', '.join(RULE_IDS)}"
-            )
-    return list(dict.fromkeys(rules))
-
-
-def select_rules(settings: AuditSettings, rules: Sequence[str] | None) -> tuple[str, ...]:
-    """The rule ids to evaluate, in docs/rules.md order; unknown or disabled ids are exit 2."""
-    if rules is None:
-        return tuple(r for r in RULE_IDS if getattr(settings.rules, r).enabled)
-    chosen: list[str] = []
-    for rule in check_rule_ids(rules):
-        if not getattr(settings.rules, rule).enabled:
-            raise UsageError(
-                f"--rule: rule {rule!r} is disabled (audit.rules.{rule}.enabled is false)"
-            )
-        if rule not in chosen:
-            chosen.append(rule)
-    return tuple(r for r in RULE_IDS if r in chosen)
 
 
 @dataclass(frozen=True)
@@ -185,44 +142,14 @@ class AuditContext:
 
     def rule_settings(self, rule: str, profile: ProfileName) -> dict[str, Any]:
         """Every effective setting that decides ``rule`` under ``profile``."""
-        s = self.settings
-        common: dict[str, Any] = {"rule": rule, "profile": profile, "timezone": s.timezone}
-        value_filter = {
-            "amount_threshold": s.amount_threshold,
-            "corporate_currency": self.currency.corporate,
-            "instrument_product_families": list(s.instrument.product_families),
-            "instrument_field": s.instrument.field,
+        from sfsync.audit.rules import get_rule  # the rules import this module
+
+        common: dict[str, Any] = {
+            "rule": rule,
+            "profile": profile,
+            "timezone": self.settings.timezone,
         }
-        sales = {"sales_record_types": list(s.sales_record_types)} if profile == "europe" else {}
-        if rule == "close_date_past":
-            return {
-                **common,
-                **value_filter,
-                **sales,
-                "fiscal_year_start_month": self.fiscal_year_start_month,
-            }
-        if rule == "stale_last_modified":
-            stale = s.rules.stale_last_modified
-            return {
-                **common,
-                **value_filter,
-                **sales,
-                "fiscal_year_start_month": self.fiscal_year_start_month,
-                "min_stage": stale.min_stage,
-                "stages": s.stages,
-                "thresholds": list(stale.thresholds[profile]),
-                "beyond_last_bucket": stale.beyond_last_bucket,
-            }
-        if rule == "missing_rev_rec_terms":
-            return {
-                **common,
-                "instrument_product_families": list(s.instrument.product_families),
-                "instrument_field": s.instrument.field,
-                "min_stage": s.rules.missing_rev_rec_terms.min_stage,
-                "stages": s.stages,
-                "rev_rec_terms_field": s.fields.rev_rec_terms,
-            }
-        return {**common, "min_extensions": s.rules.close_date_slipping.min_extensions}
+        return {**common, **get_rule(rule).hash_inputs(self, profile)}
 
     def settings_hash(self, rule: str, profile: ProfileName) -> str:
         """sha256 of the canonical JSON of :meth:`rule_settings`."""
@@ -247,8 +174,9 @@ def build_context(
     fiscal_month, fiscal_source = _fiscal_year_start_month(conn, settings)
     stage_ranks, stage_source = _stage_ranks(conn, settings)
     for rule in rules:
-        if rule in _STAGE_RULES:
-            _check_stage(rule, getattr(settings.rules, rule).min_stage, stage_ranks, stage_source)
+        stage = getattr(settings.rule(rule), "min_stage", None)
+        if isinstance(stage, str):
+            _check_stage(rule, stage, stage_ranks, stage_source)
     _check_fields(conn, settings, rules)
     return AuditContext(
         settings=settings,
@@ -339,10 +267,13 @@ def _check_fields(conn: Connection, settings: AuditSettings, rules: tuple[str, .
     Salesforce returns every queried field, nulls included, so a field that is
     in no record was never pulled: a typo, or a field the org does not have.
     """
+    from sfsync.audit.rules import get_rule  # the rules import this module
+
     wanted: list[tuple[str, str]] = []
-    if "missing_rev_rec_terms" in rules:
-        wanted.append(("audit.fields.rev_rec_terms", settings.fields.rev_rec_terms))
-    if settings.instrument.field is not None and any(r in _INSTRUMENT_RULES for r in rules):
+    for rule in rules:
+        wanted += [w for w in get_rule(rule).required_fields(settings) if w not in wanted]
+    uses_instrument = any(get_rule(r).uses_instrument for r in rules)
+    if settings.instrument.field is not None and uses_instrument:
         wanted.append(("audit.instrument.field", settings.instrument.field))
     if settings.scope.field is not None and rules:
         wanted.append(("audit.scope.field", settings.scope.field))

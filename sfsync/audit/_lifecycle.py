@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from sfsync.audit._rules import RuleMatch
+from sfsync.audit.rules import RuleMatch
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.models import Finding, Waiver
 from sfsync.warehouse.types import JsonDocument, UtcDateTime

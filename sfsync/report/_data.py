@@ -22,8 +22,9 @@ from sqlalchemy import Connection, Table, and_, false, func, select
 from sqlalchemy.sql.expression import alias
 
 from sfsync import __version__
-from sfsync.audit import RULE_TITLES, SlipMetrics, slip_metrics
-from sfsync.config import RULE_IDS, Settings
+from sfsync.audit import SlipMetrics, slip_metrics
+from sfsync.audit.rules import get_rule, rule_ids
+from sfsync.config import Settings
 from sfsync.logging import redact_text
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally, RunCounts, SyncCounts, WritebackCounts
@@ -480,7 +481,7 @@ def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
                 len(scan.runs) >= limits.runs
                 and len(scan.trends) >= limits.trend_audits
                 and scan.last_sync_at is not None
-                and len(scan.last_rule_counts) >= len(RULE_IDS)
+                and len(scan.last_rule_counts) >= len(rule_ids())
             ):
                 break
     finally:
@@ -489,7 +490,7 @@ def _scan_runs(conn: Connection, limits: ReportLimits) -> _RunScan:
 
 
 def _trend_point(row: Any, audit: AuditCounts) -> TrendPoint:
-    tallies = {rule: audit.rules.get(rule) for rule in RULE_IDS}
+    tallies = {rule: audit.rules.get(rule) for rule in rule_ids()}
     return TrendPoint(
         run_id=int(row.id),
         kind=str(row.kind),
@@ -597,13 +598,13 @@ def _rule_summaries(
     last_rules: Mapping[str, RuleTally],
 ) -> tuple[RuleSummary, ...]:
     summaries = []
-    for rule in RULE_IDS:
-        rule_settings = getattr(settings.audit.rules, rule)
+    for rule in rule_ids():
+        rule_settings = settings.audit.rule(rule)
         last = last_rules.get(rule)
         summaries.append(
             RuleSummary(
                 rule=rule,
-                title=RULE_TITLES[rule],
+                title=get_rule(rule).title,
                 severity=rule_settings.severity,
                 enabled=rule_settings.enabled,
                 open=counts.get((rule, "open"), 0),
@@ -652,7 +653,7 @@ def _owners(conn: Connection, cap: int) -> tuple[tuple[OwnerRow, ...], int]:
             owner_id=owner_id,
             name=entry["name"],
             is_active=entry["active"],
-            open_by_rule={rule: entry["open"].get(rule, 0) for rule in RULE_IDS},
+            open_by_rule={rule: entry["open"].get(rule, 0) for rule in rule_ids()},
             waived=entry["waived"],
         )
         for owner_id, entry in grouped.items()
@@ -837,7 +838,7 @@ def _slip_summary(
     due_ids: frozenset[str],
     limits: ReportLimits,
 ) -> SlipSummary:
-    minimum = settings.audit.rules.close_date_slipping.min_extensions
+    minimum = get_rule("close_date_slipping").settings(settings.audit).min_extensions
     top, due_top = _TopN(limits.slipping_rows), _TopN(limits.due_rows)
     extensions: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
     stage_days: tuple[Counter[int], Counter[int]] = (Counter(), Counter())

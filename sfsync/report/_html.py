@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from string import Template
 
-from sfsync.config import RULE_IDS
+from sfsync.audit.rules import rule_ids
 from sfsync.report._data import (
     Histogram,
     OwnerRow,
@@ -378,7 +378,7 @@ def _owners_section(data: ReportData) -> str:
         [
             _th("Owner", sortable=True),
             _th("Active", sortable=True),
-            *(_th(rule, numeric=True, sortable=True) for rule in RULE_IDS),
+            *(_th(rule, numeric=True, sortable=True) for rule in rule_ids()),
             _th("Open", numeric=True, sortable=True, sort="descending"),
             _th("Waived", numeric=True, sortable=True),
         ]
@@ -386,7 +386,7 @@ def _owners_section(data: ReportData) -> str:
     rows = []
     for o in data.owners:
         active = "—" if o.is_active is None else ("yes" if o.is_active else "no")
-        cells = "".join(_num_cell(o.open_by_rule.get(rule, 0)) for rule in RULE_IDS)
+        cells = "".join(_num_cell(o.open_by_rule.get(rule, 0)) for rule in rule_ids())
         rows.append(
             f"<tr><td>{_owner_name(o)}</td><td>{active}</td>{cells}"
             f"{_num_cell(o.open)}{_num_cell(o.waived)}</tr>"
@@ -529,7 +529,7 @@ def _trends_section(data: ReportData) -> str:
     names = [f"run {p.run_id}, as of {_trend_label(p)}" for p in points]
     titles = {r.rule: r.title for r in data.rules}
     charts = []
-    for i, rule in enumerate(RULE_IDS):
+    for i, rule in enumerate(rule_ids()):
         charts.append(
             line_chart(
                 f"chart-trend-{rule}",
@@ -545,7 +545,7 @@ def _trends_section(data: ReportData) -> str:
     blocks = "".join(
         f'<figure class="trend"><figcaption><strong>{_rule_label(rule, titles.get(rule, rule))}'
         f"</strong></figcaption>{chart}</figure>"
-        for rule, chart in zip(RULE_IDS, charts, strict=True)
+        for rule, chart in zip(rule_ids(), charts, strict=True)
     )
     return (
         '<section id="trends"><h2>Trends across audits</h2>'

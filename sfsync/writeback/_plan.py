@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sfsync.config import Settings, WritebackSettings
+from sfsync.config import Settings, TaskRuleSettings, WritebackSettings
 from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
 from sfsync.writeback._keys import complete_key, flag_key, parse_task_key, task_key
 from sfsync.writeback._model import (
@@ -253,6 +253,13 @@ class _Planner:
 
     # -- helpers
 
+    def _task_settings(self, rule: str) -> TaskRuleSettings | None:
+        """``writeback.rules.<rule>``; None for a rule no longer registered."""
+        try:
+            return self.wb.rule(rule)
+        except KeyError:
+            return None
+
     def _opp(self, opportunity_id: str) -> OpportunityView | None:
         return self.state.opportunities.get(opportunity_id)
 
@@ -328,7 +335,7 @@ class _Planner:
         if opp.is_closed:
             self._skip(p, "closed_opportunity", "the opportunity is closed", live)
             return
-        rule_settings = self.wb.rules.get(p.rule)
+        rule_settings = self._task_settings(p.rule)
         if rule_settings is not None and not rule_settings.enabled:
             self._skip(p, "rule_disabled", f"writeback.rules.{p.rule}.enabled is false", live)
             return
@@ -472,7 +479,7 @@ class _Planner:
             if retry is not None and retry.state != "sent":
                 self.abandon.append(retry.key)
             return
-        rule = self.wb.rules.get(p.rule)
+        rule = self._task_settings(p.rule)
         due_in = rule.due_in_days if rule else 7
         priority = rule.priority if rule else "Normal"
         self.actions.append(
@@ -567,7 +574,7 @@ class _Planner:
             return
         wanted: dict[str, set[str]] = defaultdict(set)
         for finding in self.state.findings:
-            rule = self.wb.rules.get(finding.rule)
+            rule = self._task_settings(finding.rule)
             if finding.status == "open" and (rule is None or rule.enabled):
                 wanted[finding.opportunity_id].add(finding.rule)
         candidates = set(wanted) | {

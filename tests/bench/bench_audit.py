@@ -39,7 +39,7 @@ from sfsync.audit import run_audit
 from sfsync.audit._calendar import quarter_start, start_of_local_day
 from sfsync.audit._context import build_context
 from sfsync.audit._lifecycle import no_jit
-from sfsync.audit._rules import rule_query
+from sfsync.audit.rules import get_rule
 from sfsync.config import AuditSettings, DatabaseSettings
 from sfsync.warehouse import Warehouse, open_warehouse, upgrade
 
@@ -413,7 +413,9 @@ def bench(dialect: str, n: int, seed: int, repeat: int) -> None:
                 with warehouse.engine.connect() as conn:
                     if conn.dialect.name == "postgresql":
                         no_jit(conn)
-                    return len(conn.execute(rule_query(ctx, rule, conn.dialect.name)).fetchall())
+                    return len(
+                        conn.execute(get_rule(rule).query(ctx, conn.dialect.name)).fetchall()
+                    )
 
             runs = [timed(hand) for _ in range(repeat)]
             theirs = min(r[0] for r in runs)

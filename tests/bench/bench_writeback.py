@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import insert, select, update
 
-from sfsync.config import RULE_IDS, load_settings
+from sfsync.audit.rules import rule_ids
+from sfsync.config import load_settings
 from sfsync.devorg import DevOrg, DevOrgServer, write_config
 from sfsync.devorg.generate import generate_org
 from sfsync.extract import run_sync
@@ -79,7 +80,7 @@ def _seed_findings(warehouse: Any, n: int) -> int:
                 .order_by(Opportunity.id)
             )
         ]
-        pairs = [(opp, rule) for opp in opps for rule in RULE_IDS][:n]
+        pairs = [(opp, rule) for opp in opps for rule in rule_ids()][:n]
         now = datetime.now(UTC)
         conn.execute(
             insert(Finding),
@@ -176,7 +177,7 @@ def main() -> int:
             if result.mode == "upsert":
                 expected = f"ceil(N/100) = {math.ceil(n / 100)} queries by key"
             else:
-                opportunities = math.ceil(n / len(RULE_IDS))
+                opportunities = math.ceil(n / len(rule_ids()))
                 expected = (
                     f"ceil(opportunities/100) = {math.ceil(opportunities / 100)} queries by "
                     "WhatId (+ pages over 2,000 rows)"

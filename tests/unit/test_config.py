@@ -50,7 +50,7 @@ def test_env_overrides_nested_keys_and_short_database_url(tmp_path: Path) -> Non
         "SFSYNC_WRITEBACK__ENABLED": "false",
     }
     settings = load_settings(environ=env, cwd=tmp_path).settings
-    assert settings.audit.rules.close_date_slipping.min_extensions == 5
+    assert settings.audit.rule("close_date_slipping").min_extensions == 5  # type: ignore[attr-defined]
     assert settings.audit.sales_record_types == ["A", "B"]
     assert settings.database.url == "postgresql+psycopg://u@h/db"
     assert settings.writeback.enabled is False
@@ -226,7 +226,7 @@ def test_stale_thresholds_keep_the_other_profile(tmp_path: Path) -> None:
         tmp_path / "c.yaml",
         "audit:\n  rules:\n    stale_last_modified:\n      thresholds: {europe: [1, 2]}\n",
     )
-    rule = load_settings(cfg, environ={}, cwd=tmp_path).settings.audit.rules.stale_last_modified
+    rule = load_settings(cfg, environ={}, cwd=tmp_path).settings.audit.rules["stale_last_modified"]
     assert rule.thresholds == {"global": [14, 30, 45, 45], "europe": [1, 2]}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
-from sfsync.config import RULE_IDS
+from sfsync.audit.rules import rule_ids
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import (
     Finding,
@@ -241,8 +241,8 @@ def _runs_and_findings(
         run_id = night + 1
         day = as_of - timedelta(days=audits - 1 - night)
         started = _ts(day, 2)
-        resolved = dict.fromkeys(RULE_IDS, 0)
-        new = dict.fromkeys(RULE_IDS, 0)
+        resolved = dict.fromkeys(rule_ids(), 0)
+        new = dict.fromkeys(rule_ids(), 0)
         for key in rng.sample(sorted(live), k=len(live) // 10):
             finding = live.pop(key)
             finding.update(
@@ -283,7 +283,7 @@ def _runs_and_findings(
                 "resolved": resolved[rule],
                 "severity": "warn",
             }
-            for rule in RULE_IDS
+            for rule in rule_ids()
         }
         sync = {
             "status": "ok",

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sfsync.audit import RULE_TITLES, run_audit
+from sfsync.audit import run_audit
+from sfsync.audit.rules import all_rules
 from sfsync.devorg import DevOrg, write_config
 from sfsync.extract import run_sync
 from sfsync.salesforce.formats import soql_quote
@@ -19,7 +20,7 @@ from sfsync.warehouse.models import Finding, WritebackLedger
 from tests.integration.conftest import RunningOrg
 from tests.integration.sync_helpers import settle
 
-_RULE_BY_TITLE = {title: rule for rule, title in RULE_TITLES.items()}
+_RULE_BY_TITLE = {rule.title: rule.id for rule in all_rules()}
 
 # A validation rule an admin might add: Tasks about slipping deals are refused.
 NO_SLIPPING_TASKS = {

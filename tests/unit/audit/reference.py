@@ -224,7 +224,6 @@ def reference_audit(
         "missing_rev_rec_terms": {},
         "close_date_slipping": {},
     }
-    rules = settings.rules
     for opp in o.opportunities():
         if opp.get("IsClosed"):
             continue  # every rule is about open opportunities
@@ -249,7 +248,7 @@ def reference_audit(
                 )
 
         # stale_last_modified
-        stale = rules.stale_last_modified
+        stale = settings.rule("stale_last_modified")
         modified_text = opp.get("_last_human_modified_date") or opp.get("LastModifiedDate")
         if (
             k is not None
@@ -280,7 +279,7 @@ def reference_audit(
                 )
 
         # missing_rev_rec_terms (same in both profiles)
-        missing = rules.missing_rev_rec_terms
+        missing = settings.rule("missing_rev_rec_terms")
         if (
             instrument
             and o.at_least(opp, missing.min_stage)
@@ -290,6 +289,6 @@ def reference_audit(
 
         # close_date_slipping (same in both profiles)
         metrics = _slip(o, opp)
-        if metrics["month_extensions"] >= rules.close_date_slipping.min_extensions:
+        if metrics["month_extensions"] >= settings.rule("close_date_slipping").min_extensions:
             result["close_date_slipping"][opp["Id"]] = Expected(profile, metrics)
     return result

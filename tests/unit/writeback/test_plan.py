@@ -214,13 +214,6 @@ def test_the_subject_prefix_is_configurable() -> None:
     assert action.subject.startswith("[Hygiene] Rev Rec Terms not entered: ")
 
 
-def test_rule_titles_match_the_audit() -> None:
-    from sfsync.audit import RULE_TITLES as AUDIT_TITLES
-    from sfsync.writeback._text import RULE_TITLES
-
-    assert RULE_TITLES == AUDIT_TITLES
-
-
 @pytest.mark.parametrize(
     ("findings", "opps", "cfg", "code"),
     [
