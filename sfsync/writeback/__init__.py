@@ -10,9 +10,9 @@ For chaos testing, ``SFSYNC_CRASH_AT`` kills the process at named points (see
 """
 
 from sfsync.writeback._apply import apply_writeback
+from sfsync.writeback._ledger import TRANSITIONS, IllegalTransition, Ledger, LedgerState
 from sfsync.writeback._model import (
     ACTIONS,
-    LEDGER_STATES,
     FindingView,
     LedgerView,
     OpportunityView,
@@ -31,8 +31,11 @@ from sfsync.writeback._state import load_writeback_state
 
 __all__ = [
     "ACTIONS",
-    "LEDGER_STATES",
+    "TRANSITIONS",
     "FindingView",
+    "IllegalTransition",
+    "Ledger",
+    "LedgerState",
     "LedgerView",
     "OpportunityView",
     "PlannedAction",

@@ -35,15 +35,7 @@ from sfsync.salesforce import SalesforceClient
 from sfsync.salesforce.formats import parse_datetime, soql_quote
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.runs import record_counts
-from sfsync.writeback._ledger import (
-    LedgerOutcome,
-    abandon,
-    existing_rows,
-    mark_sent,
-    record_outcomes,
-    record_planned,
-    set_state,
-)
+from sfsync.writeback._ledger import Ledger, LedgerOutcome, LedgerState
 from sfsync.writeback._model import PlannedAction, RecordFailure, WritebackPlan, WritebackResult
 from sfsync.writeback._retry import classify_error
 from sfsync.writeback._text import key_from_description
@@ -99,6 +91,7 @@ class _Applier:
         self.should_stop = should_stop
         self.result = result
         self.key_field: str | None = None
+        self.ledger = Ledger(warehouse)
 
     # ------------------------------------------------------------------ setup
 
@@ -164,7 +157,7 @@ class _Applier:
         """Ask Salesforce about ``sent`` create rows; return the keys found (confirmed)."""
         rows = {
             k: r
-            for k, r in existing_rows(self.warehouse, keys).items()
+            for k, r in self.ledger.rows(keys).items()
             if r.state == "sent" and r.action == "create_task"
         }
         if not rows:
@@ -173,19 +166,19 @@ class _Applier:
         outcomes = []
         for key in rows:
             if key in found:
-                outcomes.append(LedgerOutcome(key, "confirmed", salesforce_id=found[key]))
+                outcomes.append(LedgerOutcome(key, LedgerState.CONFIRMED, salesforce_id=found[key]))
             elif key in resend:
-                outcomes.append(LedgerOutcome(key, "planned"))
+                outcomes.append(LedgerOutcome(key, LedgerState.PLANNED))
             else:
                 outcomes.append(
                     LedgerOutcome(
                         key,
-                        "abandoned",
+                        LedgerState.ABANDONED,
                         error_code="SUPERSEDED",
                         error_message="absent from Salesforce and no longer needed",
                     )
                 )
-        record_outcomes(self.warehouse, outcomes)
+        self.ledger.settle(outcomes)
         self.result.reconciled += len(found)
         for key, task_id in found.items():
             self.result.confirmed[key] = task_id
@@ -336,7 +329,7 @@ class _Applier:
 
     def _send_batch(self, kind: str, batch: list[_Item]) -> list[_Item]:
         keys = [item.key for item in batch]
-        mark_sent(self.warehouse, keys, self.run_id)
+        self.ledger.send(keys, self.run_id)
         for item in batch:
             item.attempts += 1
         crash_point("writeback.before_send")
@@ -345,7 +338,7 @@ class _Applier:
             results = self._call(kind, self._records(kind, batch))
         except BudgetExhausted:
             # Refused before (or by) Salesforce's limit check: nothing was applied.
-            set_state(self.warehouse, keys, "planned", only_from=("sent",))
+            self.ledger.move(keys, LedgerState.PLANNED, only_from=(LedgerState.SENT,))
             raise
         except RetryableError as exc:
             # A create whose outcome is unknown: the rows stay `sent`; the next run
@@ -365,12 +358,14 @@ class _Applier:
             # so the batch waits for a later run (see _retry).
             code = exc.error_code or f"HTTP_{exc.status}"
             outcomes = [
-                LedgerOutcome(item.key, "failed", error_code=code, error_message=exc.message)
+                LedgerOutcome(
+                    item.key, LedgerState.FAILED, error_code=code, error_message=exc.message
+                )
                 for item in batch
             ]
             for item in batch:
                 self._fail(item.action, code, exc.message, _outcome_of(code), item.attempts)
-            record_outcomes(self.warehouse, outcomes)
+            self.ledger.settle(outcomes)
             log.error("writeback.call_refused", kind=kind, records=len(batch), reason=exc.message)
             raise _Halt from None
         except SfsyncError as exc:
@@ -381,7 +376,7 @@ class _Applier:
             raise
         crash_point("writeback.after_send")
         outcomes, requeue, exists = self._outcomes(kind, batch, results)
-        record_outcomes(self.warehouse, outcomes)
+        self.ledger.settle(outcomes)
         if exists:
             self._settle_duplicates(exists)
         crash_point("writeback.after_confirm")
@@ -389,8 +384,10 @@ class _Applier:
             "writeback.batch",
             kind=kind,
             records=len(batch),
-            ok=sum(1 for o in outcomes if o.state == "confirmed"),
-            failed=sum(1 for o in outcomes if o.state in ("failed", "abandoned")),
+            ok=sum(1 for o in outcomes if o.state is LedgerState.CONFIRMED),
+            failed=sum(
+                1 for o in outcomes if o.state in (LedgerState.FAILED, LedgerState.ABANDONED)
+            ),
             reassigned=len(requeue),
             ms=round((time.monotonic() - started) * 1000),
         )
@@ -411,7 +408,9 @@ class _Applier:
             if answer.get("success"):
                 sid = str(answer.get("id") or item.action.task_id or item.action.opportunity_id)
                 outcomes.append(
-                    LedgerOutcome(item.key, "confirmed", salesforce_id=sid, **owner_fields)
+                    LedgerOutcome(
+                        item.key, LedgerState.CONFIRMED, salesforce_id=sid, **owner_fields
+                    )
                 )
                 self._count_success(kind, item, sid)
                 continue
@@ -438,7 +437,7 @@ class _Applier:
                 outcomes.append(
                     LedgerOutcome(
                         item.key,
-                        "failed",
+                        LedgerState.FAILED,
                         error_code=code,
                         error_message=message,
                         owner_id=item.owner_id,
@@ -450,7 +449,9 @@ class _Applier:
                 continue
             if kind_of == "exists" and kind == "create_task":
                 outcomes.append(
-                    LedgerOutcome(item.key, "sent", error_code=code, error_message=message)
+                    LedgerOutcome(
+                        item.key, LedgerState.SENT, error_code=code, error_message=message
+                    )
                 )
                 exists.append(item)
                 continue
@@ -459,13 +460,15 @@ class _Applier:
                 # planner recomputes it from the warehouse every run).
                 message = f"no active owner left to assign to: {message}"
                 outcomes.append(
-                    LedgerOutcome(item.key, "abandoned", error_code=code, error_message=message)
+                    LedgerOutcome(
+                        item.key, LedgerState.ABANDONED, error_code=code, error_message=message
+                    )
                 )
                 self._fail(item.action, code, message, "gave_up", item.attempts)
                 continue
             # Refused or transient: not sent again in this run, retried by a later one.
             outcomes.append(
-                LedgerOutcome(item.key, "failed", error_code=code, error_message=message)
+                LedgerOutcome(item.key, LedgerState.FAILED, error_code=code, error_message=message)
             )
             self._fail(item.action, code, message, _outcome_of(code), item.attempts)
         return outcomes, requeue, exists
@@ -536,8 +539,7 @@ class _Applier:
     def run(self) -> None:
         plan = self.plan
         if plan.abandon:
-            abandon(
-                self.warehouse,
+            self.ledger.abandon(
                 plan.abandon,
                 "SUPERSEDED",
                 "never sent; its finding no longer needs it",
@@ -557,7 +559,7 @@ class _Applier:
         creates = [a for a in creates if a.key not in found]
         completes = [a for a in writes if a.action == "complete_task"]
         to_send = completes + creates + flags
-        already = record_planned(self.warehouse, to_send, self.run_id)
+        already = self.ledger.plan(to_send, self.run_id)
         crash_point("writeback.after_plan")
         creates = [a for a in creates if a.key not in already]
         try:
@@ -633,7 +635,9 @@ def apply_writeback(
         if client is None:
             # Nothing to send: only ledger housekeeping.
             if plan.abandon:
-                abandon(warehouse, plan.abandon, "SUPERSEDED", "never sent; no longer needed")
+                Ledger(warehouse).abandon(
+                    plan.abandon, "SUPERSEDED", "never sent; no longer needed"
+                )
         else:
             applier = _Applier(
                 warehouse,

@@ -10,16 +10,17 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from sfsync.warehouse.counts import RunStatus, WritebackCounts
 
 __all__ = [
     "ACTIONS",
-    "LEDGER_STATES",
     "WRITE_ACTIONS",
     "Action",
     "FindingView",
+    "LedgerState",
     "LedgerView",
     "OpportunityView",
     "PlannedAction",
@@ -35,11 +36,13 @@ Action = Literal["create_task", "complete_task", "set_flag", "clear_flag", "skip
 ACTIONS: tuple[Action, ...] = ("create_task", "complete_task", "set_flag", "clear_flag", "skip")
 WRITE_ACTIONS: frozenset[str] = frozenset(ACTIONS) - {"skip"}
 
-# planned: committed intent, certainly not sent.  sent: the call is (or was) being made:
-# in doubt until reconciled.  confirmed: Salesforce accepted it (salesforce_id known).
-# failed: Salesforce refused it with a transient error: certainly not applied, retried.
-# abandoned: given up (permanent error, max_attempts, or superseded): never retried.
-LEDGER_STATES = ("planned", "sent", "confirmed", "failed", "abandoned")
+
+class LedgerState(StrEnum):
+    PLANNED = "planned"  # committed intent, certainly not sent
+    SENT = "sent"  # the call is (or was) being made: in doubt until answered or reconciled
+    CONFIRMED = "confirmed"  # Salesforce accepted it (salesforce_id known)
+    FAILED = "failed"  # Salesforce refused it: certainly not applied; a later run retries
+    ABANDONED = "abandoned"  # not needed any more, or no owner can take it
 
 
 # --------------------------------------------------------------------------- state
@@ -84,7 +87,7 @@ class LedgerView:
     id: int
     key: str
     action: str
-    state: str
+    state: LedgerState
     rule: str
     opportunity_id: str
     finding_id: int | None

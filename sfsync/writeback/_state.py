@@ -25,6 +25,7 @@ from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, Opportunity, Task, User, WritebackLedger, table_of
 from sfsync.writeback._model import (
     FindingView,
+    LedgerState,
     LedgerView,
     OpportunityView,
     TaskView,
@@ -129,7 +130,7 @@ def _ledger_view(r: Any) -> LedgerView:
         id=int(r.id),
         key=str(r.idempotency_key),
         action=str(r.action),
-        state=str(r.state),
+        state=LedgerState(str(r.state)),
         rule=str(r.rule),
         opportunity_id=str(r.opportunity_id),
         finding_id=r.finding_id,

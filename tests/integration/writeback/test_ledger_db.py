@@ -494,3 +494,32 @@ def test_in_doubt_writes_absent_from_salesforce_are_sent_again(
     assert (result.reconciled, result.created) == (0, 2)
     assert len(client.tasks) == 2
     assert {(r.state, r.attempts) for r in _ledger(warehouse).values()} == {("confirmed", 2)}
+
+
+def test_the_ledger_refuses_a_move_its_state_table_forbids(warehouse: Warehouse) -> None:
+    """Confirming a write never sent, or sending a confirmed create, is a bug: it raises."""
+    from sfsync.writeback import IllegalTransition, Ledger, LedgerState
+    from sfsync.writeback._ledger import LedgerOutcome
+
+    _findings(warehouse, OPPS[:1])
+    settings = _settings()
+    plan = plan_writeback(load_writeback_state(warehouse, settings), settings, TODAY)
+    (key,) = [a.key for a in plan.writes if a.key]
+    ledger = Ledger(warehouse)
+    ledger.plan(list(plan.writes), run_id=None)
+    with pytest.raises(IllegalTransition, match="planned -> confirmed"):
+        ledger.settle([LedgerOutcome(key, LedgerState.CONFIRMED, salesforce_id="00T1")])
+    ledger.send([key], run_id=None)
+    ledger.settle([LedgerOutcome(key, LedgerState.CONFIRMED, salesforce_id="00T1")])
+    with pytest.raises(IllegalTransition, match="confirmed -> sent"):
+        ledger.send([key], run_id=None)
+    assert {r.state for r in _ledger(warehouse).values()} == {"confirmed"}
+
+
+def test_every_state_can_be_reached_and_left_as_documented() -> None:
+    from sfsync.writeback import TRANSITIONS, LedgerState
+
+    reachable = {s for targets in TRANSITIONS.values() for s in targets}
+    assert reachable == set(LedgerState)
+    assert set(TRANSITIONS) == {None, *LedgerState}
+    assert LedgerState.CONFIRMED not in TRANSITIONS[LedgerState.PLANNED]  # never unsent
