@@ -11,15 +11,13 @@ fast.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import cast
 
 import click
 
 from sfsync import __version__
-from sfsync.cli._app import App, SfsyncGroup, reader_went_away
+from sfsync.cli._app import SfsyncGroup, global_options, reader_went_away
 from sfsync.errors import EXIT_INTERNAL, EXIT_OK
-from sfsync.logging import LogFormat, configure_logging, redact_text
+from sfsync.logging import redact_text
 
 __all__ = ["cli", "main"]
 
@@ -47,25 +45,9 @@ COMMANDS = {
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "--version", prog_name="sfsync")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Config file (else $SFSYNC_CONFIG, else config/sfsync.yaml, else defaults).",
-)
-@click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
-    default=None,
-    help="JSON lines or console logs (default: JSON unless stderr is a terminal).",
-)
-@click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: int, log_format: str | None) -> None:
+@global_options
+def cli() -> None:
     """Keep a SQL warehouse in sync with Salesforce, audit the pipeline, write back Tasks."""
-    fmt = cast(LogFormat | None, log_format)
-    configure_logging(fmt or "auto", verbosity=verbose)
-    ctx.obj = App(config_path, verbose, fmt)
 
 
 def main() -> None:

@@ -2,21 +2,25 @@
 
 Every failure ends with one readable paragraph on stderr (and an ``error`` event
 in JSON log mode) and the exit code of :mod:`sfsync.errors`; a traceback only
-with ``-v``. Only :mod:`sfsync.cli` and its command modules import this.
+with ``-v``. The global options (:func:`global_options`) are accepted before the
+subcommand and after it, by every command and group. Only :mod:`sfsync.cli` and
+its command modules import this.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -28,20 +32,39 @@ __all__ = [
     "AS_OF_RANGE",
     "App",
     "SfsyncGroup",
+    "global_options",
     "parse_iso_date",
     "pass_app",
     "reader_went_away",
+    "with_global_options",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
 class App:
     """What every command gets: the global options and lazily loaded settings."""
 
-    config_path: Path | None
-    verbose: int
-    log_format: LogFormat | None
+    config_path: Path | None = None
+    verbose: int = 0
+    log_format: LogFormat | None = None
     _loaded: LoadedSettings | None = field(default=None, repr=False)
+
+    def add_options(
+        self, config_path: Path | None, verbose: int, log_format: LogFormat | None
+    ) -> None:
+        """The global options given at one more level of the command line.
+
+        A ``--config`` or ``--log-format`` given later (after the subcommand) wins;
+        ``-v`` counts add up. The settings are read on first use, after every level.
+        """
+        assert self._loaded is None, "the global options come before the settings are read"
+        if config_path is not None:
+            self.config_path = config_path
+        self.verbose += verbose
+        if log_format is not None:
+            self.log_format = log_format
 
     @property
     def loaded(self) -> LoadedSettings:
@@ -168,6 +191,76 @@ def _environment_failure(app: App | None, exc: Exception) -> SfsyncError | None:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+# The global options, by parameter names no command uses for its own options.
+_GLOBAL_OPTIONS = (
+    click.option(
+        "--config",
+        "sfsync_config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Config file (else $SFSYNC_CONFIG, else config/sfsync.yaml, else defaults).",
+    ),
+    click.option(
+        "-v", "--verbose", "sfsync_verbose", count=True, help="More output; tracebacks on errors."
+    ),
+    click.option(
+        "--log-format",
+        "sfsync_log_format",
+        type=click.Choice(["auto", "json", "console"]),
+        default=None,
+        help="JSON lines or console logs (default: JSON unless stderr is a terminal).",
+    ),
+)
+
+
+def _taking_global_options(callback: F) -> F:
+    """``callback`` preceded by: the global options of its level go into the :class:`App`.
+
+    The first level (the ``sfsync`` group, or the ``devorg`` group run on its own)
+    creates the App; each level that gives an option configures logging again.
+    """
+
+    @functools.wraps(callback)
+    def merged(*args: Any, **kwargs: Any) -> Any:
+        config_path = cast(Path | None, kwargs.pop("sfsync_config_path"))
+        verbose = cast(int, kwargs.pop("sfsync_verbose"))
+        log_format = cast(LogFormat | None, kwargs.pop("sfsync_log_format"))
+        ctx = click.get_current_context()
+        app = ctx.find_object(App)
+        if app is None:
+            app = ctx.obj = App()
+        elif config_path is None and not verbose and log_format is None:
+            return callback(*args, **kwargs)
+        app.add_options(config_path, verbose, log_format)
+        configure_logging(app.log_format or "auto", verbosity=app.verbose)
+        return callback(*args, **kwargs)
+
+    return cast(F, merged)
+
+
+def global_options(callback: F) -> F:
+    """Add ``--config``, ``-v/--verbose`` and ``--log-format`` to a command or group.
+
+    Every command and group takes them, before its subcommand and after it
+    (``sfsync --config x.yaml findings``, ``sfsync findings --config x.yaml``):
+    place this under the command's own options, so that the help lists them last.
+    """
+    decorated = _taking_global_options(callback)
+    for option in reversed(_GLOBAL_OPTIONS):
+        decorated = option(decorated)
+    return decorated
+
+
+def with_global_options(command: click.Command) -> click.Command:
+    """A copy of ``command`` (defined outside the CLI) that takes the global options too."""
+    copied = copy.copy(command)
+    copied.params = list(command.params)
+    for option in _GLOBAL_OPTIONS:
+        option(copied)  # on a Command, click appends the option to its params
+    if command.callback is not None:
+        copied.callback = _taking_global_options(command.callback)
+    return copied
 
 
 # The dates an ``--as-of`` may name: the audit, the report and the write-back count

@@ -22,7 +22,7 @@ from sfsync.audit import (
     run_audit,
     waive_finding,
 )
-from sfsync.cli._app import App, parse_iso_date, pass_app
+from sfsync.cli._app import App, global_options, parse_iso_date, pass_app
 from sfsync.errors import EXIT_FINDINGS, UsageError
 
 __all__ = ["audit_command", "findings_command", "waive_command"]
@@ -65,6 +65,7 @@ def _print_summary(summary: AuditSummary) -> None:
     default=None,
     help="Exit 1 if open findings at or above this severity exist.",
 )
+@global_options
 @pass_app
 def audit_command(app: App, rules: tuple[str, ...], as_of: str | None, fail_on: str | None) -> None:
     """Evaluate the rules on the warehouse, update findings, print a summary."""
@@ -112,6 +113,7 @@ def _write_csv(findings: list[FindingRecord]) -> None:
     default="table",
     show_default=True,
 )
+@global_options
 @pass_app
 def findings_command(
     app: App, status: str, rules: tuple[str, ...], owner_id: str | None, fmt: str
@@ -159,6 +161,7 @@ def findings_command(
     metavar="YYYY-MM-DD",
     help="Last day waived (9999-12-31: for good).",
 )
+@global_options
 @pass_app
 def waive_command(app: App, rule: str, opportunity_id: str, reason: str, until: str) -> None:
     """Waive RULE for OPP_ID until a date: reported, never written back."""

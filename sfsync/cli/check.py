@@ -6,13 +6,14 @@ import sys
 
 import click
 
-from sfsync.cli._app import App, pass_app
+from sfsync.cli._app import App, global_options, pass_app
 from sfsync.logging import redact_text
 
 __all__ = ["check"]
 
 
 @click.command("check")
+@global_options
 @pass_app
 def check(app: App) -> None:
     """Preflight: config, database, schema, Salesforce login, fields, API budget."""

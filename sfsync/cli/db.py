@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 
-from sfsync.cli._app import App, pass_app
+from sfsync.cli._app import App, global_options, pass_app
 from sfsync.logging import get_logger
 
 __all__ = ["db"]
 
 
 @click.group("db")
+@global_options
 def db() -> None:
     """Warehouse schema: create, upgrade, inspect."""
 
 
 @db.command("upgrade")
+@global_options
 @pass_app
 def db_upgrade(app: App) -> None:
     """Create or upgrade the warehouse schema to this sfsync's head revision."""
@@ -36,6 +38,7 @@ def db_upgrade(app: App) -> None:
 
 
 @db.command("current")
+@global_options
 @pass_app
 def db_current(app: App) -> None:
     """Show the warehouse's schema revision and this sfsync's head."""

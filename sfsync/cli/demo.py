@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sfsync.cli._app import App
+from sfsync.cli._app import App, global_options
 from sfsync.logging import configure_logging
 
 __all__ = ["demo"]
@@ -24,6 +24,7 @@ __all__ = ["demo"]
 )
 @click.option("--opportunities", default=3000, show_default=True, type=click.IntRange(10, 200_000))
 @click.option("--seed", default=42, show_default=True, type=int)
+@global_options
 @click.pass_context
 def demo(ctx: click.Context, directory: Path, opportunities: int, seed: int) -> None:
     """Everything on embedded defaults: a generated dev org, a SQLite warehouse, one run."""

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from sfsync.cli._app import global_options, with_global_options
 from sfsync.errors import SfsyncError, UsageError, exit_code_for
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class _DevorgGroup(click.Group):
 
 
 @click.group("devorg", cls=_DevorgGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
 def devorg() -> None:
     """A Salesforce-compatible org on loopback, for demos, tests and benchmarks.
 
@@ -122,6 +124,7 @@ def _log_format(ctx: click.Context) -> str:
     type=click.Path(path_type=Path, file_okay=False),
     help="Where to write the local CA certificate (default: a temp dir).",
 )
+@global_options
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -241,7 +244,7 @@ def _add_generate() -> None:
         from sfsync.devorg.generate import generate_command
     except ImportError:  # pragma: no cover - only while the generator is being written
         return
-    devorg.add_command(generate_command)
+    devorg.add_command(with_global_options(generate_command))
 
 
 _add_generate()

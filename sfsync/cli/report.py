@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sfsync.cli._app import App, parse_iso_date, pass_app
+from sfsync.cli._app import App, global_options, parse_iso_date, pass_app
 
 __all__ = ["report_command"]
 
@@ -26,6 +26,7 @@ __all__ = ["report_command"]
     metavar="YYYY-MM-DD",
     help="Compute the pipeline-quality metrics as of this date (default today).",
 )
+@global_options
 @pass_app
 def report_command(app: App, out: Path, as_of: str | None) -> None:
     """Write the pipeline-hygiene report: findings, owners, slip metrics, trends, runs."""

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from sfsync.cli._app import App, parse_iso_date, pass_app
+from sfsync.cli._app import App, global_options, parse_iso_date, pass_app
 from sfsync.errors import Interrupted
 from sfsync.stop import StopSignal
 
@@ -18,6 +18,7 @@ __all__ = ["run_command", "runs", "worker"]
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as of this date.")
 @click.option("--apply", is_flag=True, help="Perform the write-back (default: preview only).")
 @click.option("--force", is_flag=True, help="Write back even after a partial sync or over the cap.")
+@global_options
 @pass_app
 def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
     """Sync, audit and write back as one recorded run (holding the run lock)."""
@@ -52,6 +53,7 @@ def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
 
 @click.command("worker")
 @click.option("--now", "run_now", is_flag=True, help="Also run once right away.")
+@global_options
 @pass_app
 def worker(app: App, run_now: bool) -> None:
     """Run on schedule.cron until SIGTERM/SIGINT (the nightly container's command)."""
@@ -63,6 +65,7 @@ def worker(app: App, run_now: bool) -> None:
 @click.command("runs")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@global_options
 @pass_app
 def runs(app: App, limit: int, fmt: str) -> None:
     """Recent runs: status, per-stage counts, API calls used, duration."""

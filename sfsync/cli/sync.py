@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from sfsync.cli._app import App, pass_app
+from sfsync.cli._app import App, global_options, pass_app
 from sfsync.errors import UsageError
 from sfsync.stop import StopSignal
 
@@ -22,6 +22,7 @@ __all__ = ["sync"]
     help="Sync only this object (repeatable). Default: sync.objects.",
 )
 @click.option("--full", is_flag=True, help="Re-pull everything and reconcile deletes.")
+@global_options
 @pass_app
 def sync(app: App, objects: tuple[str, ...], full: bool) -> None:
     """Pull changes since the last watermark (or everything) into the warehouse."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sfsync.cli._app import App, pass_app
+from sfsync.cli._app import App, global_options, pass_app
 from sfsync.errors import BudgetExhausted, Interrupted, PartialFailure
 from sfsync.stop import StopSignal
 
@@ -175,6 +175,7 @@ def _print_applied(result: WritebackResult) -> None:
     help="json: one JSON document on stdout (the plan, and what was applied).",
 )
 @click.option("--show-skipped", is_flag=True, help="List every skipped finding in the table.")
+@global_options
 @pass_app
 def writeback_command(app: App, apply_: bool, force: bool, output: str, show_skipped: bool) -> None:
     """Preview (default) or apply the Tasks and flags the findings call for.
