@@ -662,7 +662,8 @@ class _Syncer:
             stamp_ceiling=ceiling,
         )
         lower = window.lower
-        for attempt in range(3):
+        attempts = self.client.retry.max_attempts  # restarts after an expired cursor
+        for attempt in range(attempts):
             soql = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
             try:
                 pages = self.client.query_pages(
@@ -678,7 +679,7 @@ class _Syncer:
                         self._check_stop()
                 return
             except ApiError as exc:
-                if exc.error_code != "INVALID_QUERY_LOCATOR" or attempt == 2:
+                if exc.error_code != "INVALID_QUERY_LOCATOR" or attempt == attempts - 1:
                     raise
                 log.warning("sync.cursor_expired", object=plan.name, restart_from=str(lower))
 

@@ -13,15 +13,19 @@ if TYPE_CHECKING:
     from sfsync.salesforce._auth import SalesforceSession, login
     from sfsync.salesforce._budget import ApiBudget, parse_limit_info
     from sfsync.salesforce._bulk import BulkJobFailed
-    from sfsync.salesforce._client import RetryPolicy, SalesforceClient, SubResponse
+    from sfsync.salesforce._client import SalesforceClient, SubResponse
+    from sfsync.salesforce._errors import RecordErrorKind, classify_record_error
+    from sfsync.salesforce._retry import RetryPolicy
 
 _EXPORTS = {
     "ApiBudget": "sfsync.salesforce._budget",
     "BulkJobFailed": "sfsync.salesforce._bulk",
-    "RetryPolicy": "sfsync.salesforce._client",
+    "RecordErrorKind": "sfsync.salesforce._errors",
+    "RetryPolicy": "sfsync.salesforce._retry",
     "SalesforceClient": "sfsync.salesforce._client",
     "SalesforceSession": "sfsync.salesforce._auth",
     "SubResponse": "sfsync.salesforce._client",
+    "classify_record_error": "sfsync.salesforce._errors",
     "login": "sfsync.salesforce._auth",
     "parse_limit_info": "sfsync.salesforce._budget",
 }
@@ -29,10 +33,12 @@ _EXPORTS = {
 __all__ = [
     "ApiBudget",
     "BulkJobFailed",
+    "RecordErrorKind",
     "RetryPolicy",
     "SalesforceClient",
     "SalesforceSession",
     "SubResponse",
+    "classify_record_error",
     "login",
     "parse_limit_info",
 ]

@@ -27,6 +27,7 @@ from sfsync.config import SalesforceSettings
 from sfsync.errors import AuthError, ConfigError, SalesforceUnreachable
 from sfsync.logging import get_logger, register_secrets
 from sfsync.salesforce._errors import parse_body
+from sfsync.salesforce._retry import LOGIN_RETRY
 from sfsync.salesforce._transport import (
     capped_body,
     deadline_context,
@@ -40,6 +41,7 @@ from sfsync.salesforce._transport import deadline as request_deadline
 __all__ = ["SalesforceSession", "http_client", "login", "tls_context"]
 
 log = get_logger()
+_RNG = random.Random()
 
 _SOAP_NS = "urn:partner.soap.sforce.com"
 
@@ -145,7 +147,7 @@ def _with_deadline(
                 return _login_once(settings, http, timeout=timeout)
         except _Transient as exc:
             attempt += 1
-            delay = min(2.0**attempt, 10.0) * random.uniform(0.5, 1.0)
+            delay = LOGIN_RETRY.delay(attempt, None, _RNG)
             # Another attempt needs time for the pause and a useful slice of a timeout.
             if clock() + delay + min(1.0, settings.timeout_s) >= deadline:
                 raise SalesforceUnreachable(

@@ -51,6 +51,7 @@ from sfsync.salesforce._errors import (
     classify_transport,
     non_json,
 )
+from sfsync.salesforce._retry import RetryPolicy
 from sfsync.salesforce._transport import (
     HttpsAdapter,
     RefusePlainHttp,
@@ -64,25 +65,6 @@ __all__ = ["RetryPolicy", "SalesforceClient", "SubResponse"]
 
 log = get_logger()
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_s: float = 1.0
-    max_s: float = 60.0
-
-    @classmethod
-    def from_settings(cls, sync: SyncSettings) -> RetryPolicy:
-        return cls(sync.max_attempts, sync.backoff_base_s, sync.backoff_max_s)
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^attempt)]."""
-        ceiling = min(self.max_s, self.base_s * (2**attempt))
-        jittered = rng.uniform(0, ceiling)
-        if retry_after is not None:
-            return max(jittered, min(retry_after, self.max_s))
-        return jittered
 
 
 @dataclass(frozen=True)

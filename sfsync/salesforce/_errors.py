@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 from sfsync.errors import (
     ApiError,
@@ -24,6 +24,8 @@ from sfsync.errors import (
 __all__ = [
     "RETRYABLE_CODES",
     "RETRYABLE_STATUS",
+    "RecordErrorKind",
+    "classify_record_error",
     "classify_response",
     "classify_transport",
     "error_code_of",
@@ -32,7 +34,19 @@ __all__ = [
 
 RETRYABLE_STATUS = frozenset({420, 429, 500, 502, 503, 504})
 THROTTLE_STATUS = frozenset({420, 429, 503})
-RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"})
+# Error codes that say "try again later", in a whole response or for one record.
+RETRYABLE_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "UNKNOWN_EXCEPTION",
+        "SERVER_UNAVAILABLE",
+        "REQUEST_RUNNING_TOO_LONG",
+        "QUERY_TIMEOUT",
+        "TIMEOUT",
+        "CONCURRENT_REQUESTS_LIMIT_EXCEEDED",
+    }
+)
+RecordErrorKind = Literal["transient", "reassign", "exists", "refused"]
 
 
 def _first_error(body: Any) -> dict[str, Any]:
@@ -130,6 +144,23 @@ def _retry_after(headers: dict[str, str] | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def classify_record_error(code: str) -> RecordErrorKind:
+    """What one record's error code (a collection result) calls for.
+
+    ``transient``: a later attempt may succeed (a lock, a timeout); ``reassign``: the
+    owner is inactive, the next owner may take it; ``exists``: a duplicate external id
+    (the record is there); ``refused``: the org refused it (a validation rule, a
+    missing field or permission) and will until someone changes something.
+    """
+    if code in RETRYABLE_CODES or "TIMEOUT" in code:
+        return "transient"
+    if code == "INACTIVE_OWNER_OR_USER":
+        return "reassign"
+    if code == "DUPLICATE_VALUE":
+        return "exists"
+    return "refused"
 
 
 def classify_transport(exc: BaseException, *, what: str) -> SfsyncError:

@@ -25,7 +25,7 @@ from sfsync.writeback._model import (
     WritebackState,
 )
 from sfsync.writeback._plan import choose_owner, plan_writeback
-from sfsync.writeback._retry import classify_error, next_attempt_day
+from sfsync.writeback._retry import next_attempt_day
 from sfsync.writeback._run import WritebackRefused, run_writeback, safety_problems
 from sfsync.writeback._state import load_writeback_state
 
@@ -48,7 +48,6 @@ __all__ = [
     "WritebackState",
     "apply_writeback",
     "choose_owner",
-    "classify_error",
     "load_writeback_state",
     "next_attempt_day",
     "plan_writeback",

@@ -31,13 +31,12 @@ from sfsync.chaos import crash_point
 from sfsync.config import Settings
 from sfsync.errors import ApiError, BudgetExhausted, Interrupted, RetryableError, SfsyncError
 from sfsync.logging import get_logger
-from sfsync.salesforce import SalesforceClient
+from sfsync.salesforce import SalesforceClient, classify_record_error
 from sfsync.salesforce.formats import parse_datetime, soql_quote
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.runs import record_counts
 from sfsync.writeback._ledger import Ledger, LedgerOutcome, LedgerState
 from sfsync.writeback._model import PlannedAction, RecordFailure, WritebackPlan, WritebackResult
-from sfsync.writeback._retry import classify_error
 from sfsync.writeback._text import key_from_description
 
 __all__ = ["apply_writeback"]
@@ -418,7 +417,7 @@ class _Applier:
             first = errors[0] if isinstance(errors[0], dict) else {}
             code = str(first.get("statusCode") or first.get("errorCode") or "UNKNOWN")
             message = str(first.get("message") or "")
-            kind_of = classify_error(code)
+            kind_of = classify_record_error(code)
             if kind_of == "reassign" and item.next_owners:
                 previous = item.owner_id
                 item.owner_id = item.next_owners.pop(0)
@@ -585,7 +584,7 @@ class _Applier:
 
 def _outcome_of(code: str) -> str:
     """``retry`` (the next run tries again) or ``retry_later`` (after a back-off)."""
-    return "retry" if classify_error(code) == "retry" else "retry_later"
+    return "retry" if classify_record_error(code) == "transient" else "retry_later"
 
 
 def _created_at(record: dict[str, Any]) -> datetime:

@@ -19,39 +19,14 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sfsync.config import WritebackSettings
+from sfsync.salesforce import classify_record_error
 from sfsync.writeback._model import LedgerView
 
-__all__ = ["RETRY_CODES", "classify_error", "next_attempt_day"]
-
-RETRY_CODES = frozenset(
-    {
-        "UNABLE_TO_LOCK_ROW",
-        "UNKNOWN_EXCEPTION",
-        "SERVER_UNAVAILABLE",
-        "REQUEST_RUNNING_TOO_LONG",
-        "QUERY_TIMEOUT",
-        "TIMEOUT",
-        "CONCURRENT_REQUESTS_LIMIT_EXCEEDED",
-    }
-)
-REASSIGN_CODES = frozenset({"INACTIVE_OWNER_OR_USER"})
-EXISTS_CODES = frozenset({"DUPLICATE_VALUE"})
-
-
-def classify_error(code: str) -> str:
-    """``retry`` (transient), ``reassign`` (next owner, now), ``exists``, or ``refused``."""
-    if code in RETRY_CODES or "TIMEOUT" in code:
-        return "retry"
-    if code in REASSIGN_CODES:
-        return "reassign"
-    if code in EXISTS_CODES:
-        return "exists"
-    return "refused"
-
+__all__ = ["next_attempt_day"]
 
 def next_attempt_day(row: LedgerView, wb: WritebackSettings, tz: ZoneInfo) -> date | None:
     """The first day (in ``tz``) a failed write may be sent again; None: at the next run."""
-    transient = classify_error(row.error_code or "") == "retry"
+    transient = classify_record_error(row.error_code or "") == "transient"
     if transient and row.attempts < wb.max_attempts:
         return None
     backed_off = row.attempts - wb.max_attempts if transient else row.attempts - 1

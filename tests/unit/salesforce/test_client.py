@@ -484,3 +484,23 @@ def test_bulk_failed_job_is_reported_for_fallback() -> None:
     sf = client(httpx_transport=transport)
     with pytest.raises(BulkJobFailed, match="failed"):
         list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.001))
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("UNABLE_TO_LOCK_ROW", "transient"),
+        ("SERVER_UNAVAILABLE", "transient"),
+        ("QUERY_TIMEOUT", "transient"),
+        ("INACTIVE_OWNER_OR_USER", "reassign"),
+        ("DUPLICATE_VALUE", "exists"),
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "refused"),
+        ("INVALID_CROSS_REFERENCE_KEY", "refused"),
+        ("", "refused"),
+    ],
+)
+def test_each_record_error_code_is_classified_once(code: str, kind: str) -> None:
+    """The one classification the write-back's retry policy and applier both read."""
+    from sfsync.salesforce import classify_record_error
+
+    assert classify_record_error(code) == kind
