@@ -24,6 +24,7 @@ from sfsync.writeback._model import LedgerView
 
 __all__ = ["next_attempt_day"]
 
+
 def next_attempt_day(row: LedgerView, wb: WritebackSettings, tz: ZoneInfo) -> date | None:
     """The first day (in ``tz``) a failed write may be sent again; None: at the next run."""
     transient = classify_record_error(row.error_code or "") == "transient"
