@@ -103,13 +103,15 @@ def _salesforce_details(
     client: Any, loaded: LoadedSettings, plan_objects: Any
 ) -> Iterator[CheckResult]:
     from sfsync.errors import EXIT_USAGE, ConfigError
-    from sfsync.salesforce.formats import soql_quote
+    from sfsync.salesforce import soql
 
     settings = loaded.settings
     user_id = client.integration_user_id
     if user_id:
         rows = client.query_all(
-            f"SELECT Id, Username, Name, IsActive FROM User WHERE Id = {soql_quote(user_id)}"
+            soql.select(
+                ["Id", "Username", "Name", "IsActive"], "User", where=[soql.equals("Id", user_id)]
+            )
         )
         who = rows[0] if rows else {}
         yield CheckResult(
@@ -168,7 +170,7 @@ def _writeback_targets(
     client: Any, loaded: LoadedSettings, plans: dict[str, Any]
 ) -> Iterator[CheckResult]:
     from sfsync.errors import EXIT_USAGE
-    from sfsync.salesforce.formats import soql_quote
+    from sfsync.salesforce import soql
 
     writeback = loaded.settings.writeback
     if not writeback.enabled:
@@ -189,7 +191,11 @@ def _writeback_targets(
         )
     if writeback.fallback_owner_id:
         rows = client.query_all(
-            "SELECT Id, IsActive FROM User WHERE Id = " + soql_quote(writeback.fallback_owner_id)
+            soql.select(
+                ["Id", "IsActive"],
+                "User",
+                where=[soql.equals("Id", writeback.fallback_owner_id)],
+            )
         )
         ok = bool(rows) and bool(rows[0].get("IsActive"))
         yield CheckResult(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sfsync.chaos import crash_point
-from sfsync.config import Settings
+from sfsync.config import SYNC_OBJECTS, Settings
 from sfsync.errors import (
     ApiError,
     BudgetExhausted,
@@ -53,14 +53,15 @@ from sfsync.extract._prefetch import prefetched
 from sfsync.extract._writer import OrderedWriter
 from sfsync.extract.specs import (
     ObjectPlan,
+    ObjectSpec,
     assumed_plan,
     describe_memo,
     object_specs,
     plan_object,
 )
 from sfsync.logging import get_logger
-from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse
-from sfsync.salesforce.formats import parse_datetime, soql_datetime
+from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse, soql
+from sfsync.salesforce.formats import parse_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
 from sfsync.warehouse.lock import run_lock_held
@@ -78,19 +79,6 @@ __all__ = [
 
 log = get_logger()
 
-# Reference objects first: the rules join on them; then the parents before children.
-SYNC_ORDER = (
-    "Organization",
-    "RecordType",
-    "OpportunityStage",
-    "CurrencyType",
-    "User",
-    "Product2",
-    "Opportunity",
-    "OpportunityLineItem",
-    "OpportunityHistory",
-    "Task",
-)
 _PROBLEM_LOG_LIMIT = 20
 
 
@@ -252,6 +240,14 @@ def _run_sync(
         return result
 
 
+def sync_order(specs: Mapping[str, ObjectSpec], names: Iterable[str]) -> list[str]:
+    """Reference objects first (the rules join on them), then the others, parents before
+    children: the catalogue's order (config.SYNC_OBJECTS) within each group."""
+    wanted = set(names)
+    chosen = [n for n in SYNC_OBJECTS if n in wanted]
+    return sorted(chosen, key=lambda n: specs[n].mode != "reference")
+
+
 def plan_objects(
     settings: Settings, client: SalesforceClient, names: list[str]
 ) -> tuple[dict[str, ObjectPlan], list[str]]:
@@ -325,9 +321,9 @@ class _Window:
     def conditions(self, field_name: str) -> list[str]:
         parts = []
         if self.lower is not None:
-            parts.append(f"{field_name} >= {soql_datetime(self.lower)}")
+            parts.append(soql.at_least(field_name, self.lower))
         if self.upper is not None:
-            parts.append(f"{field_name} < {soql_datetime(self.upper)}")
+            parts.append(soql.before(field_name, self.upper))
         return parts
 
 
@@ -364,8 +360,8 @@ class _Syncer:
         from the server's clock as the login response told it.
         """
         _check_names(self.settings, names)
-        ordered = [n for n in SYNC_ORDER if n in names]
         specs = object_specs(self.settings, integration_user_id=self.client.integration_user_id)
+        ordered = sync_order(specs, names)
         key_field = self.settings.writeback.task_key_field
         states = self._states(ordered)
         now = self.client.server_now()
@@ -486,12 +482,9 @@ class _Syncer:
                 )
                 continue
             assert plan.watermark_field is not None
-            conditions = [*windows[name].conditions(plan.watermark_field)]
-            if plan.spec.where:
-                conditions.append(plan.spec.where)
-            count_soql = f"SELECT COUNT() FROM {name}"
-            if conditions:
-                count_soql += " WHERE " + " AND ".join(f"({c})" for c in conditions)
+            count_soql = soql.count(
+                name, where=[*windows[name].conditions(plan.watermark_field), plan.spec.where]
+            )
             requests.append((f"count:{name}", _query_path(count_soql, deleted=plan.has_is_deleted)))
             start = self._deleted_start(states[name], now)
             if start is not None:
@@ -664,10 +657,10 @@ class _Syncer:
         lower = window.lower
         attempts = self.client.retry.max_attempts  # restarts after an expired cursor
         for attempt in range(attempts):
-            soql = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
+            query = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
             try:
                 pages = self.client.query_pages(
-                    soql, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
+                    query, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
                 )
                 with self._writer(plan, outcome) as writer:
                     for page in prefetched(pages):
@@ -687,8 +680,8 @@ class _Syncer:
         self, plan: ObjectPlan, state: SyncState, window: _Window, outcome: ObjectResult
     ) -> None:
         assert plan.watermark_field is not None
-        soql = plan.soql(*window.conditions(plan.watermark_field), order=False)
-        fingerprint = hashlib.sha256(soql.encode()).hexdigest()[:16]
+        query = plan.soql(*window.conditions(plan.watermark_field), order=False)
+        fingerprint = hashlib.sha256(query.encode()).hexdigest()[:16]
         resume = state.resume if isinstance(state.resume, dict) else None
         job_id: str | None = None
         locator: str | None = None
@@ -718,7 +711,7 @@ class _Syncer:
         )
         try:
             pages = self.client.bulk_query(
-                soql,
+                query,
                 include_deleted=plan.has_is_deleted,
                 page_size=self.sync.bulk_page_size,
                 poll_s=self.sync.bulk_poll_s,
@@ -774,15 +767,13 @@ class _Syncer:
     def _sweep(self, plan: ObjectPlan, outcome: ObjectResult) -> None:
         """Id reconciliation: every live Id from the org; warehouse rows not among them are gone."""
         sweep_started = self.client.server_now() - timedelta(seconds=self.sync.lookback_s)
-        soql = f"SELECT Id FROM {plan.name}" + (
-            f" WHERE {plan.spec.where}" if plan.spec.where else ""
-        )
+        ids_soql = soql.select(["Id"], plan.name, where=[plan.spec.where])
         scratch = id_scratch_table(f"sfsync_seen_{plan.name.lower()}")
         with self.warehouse.engine.connect() as conn:
             scratch.drop(conn, checkfirst=True)
             scratch.create(conn)
             conn.commit()
-            for page in self.client.query_pages(soql, page_size=self.sync.page_size):
+            for page in self.client.query_pages(ids_soql, page_size=self.sync.page_size):
                 ids = [{"id": r["Id"]} for r in page.get("records", []) if r.get("Id")]
                 if ids:
                     conn.execute(insert(scratch), ids)
@@ -832,8 +823,8 @@ class _Syncer:
         self._problem_logs[name] = logged
 
 
-def _query_path(soql: str, *, deleted: bool) -> str:
-    return f"{'queryAll' if deleted else 'query'}/?q={quote(soql, safe='')}"
+def _query_path(query: str, *, deleted: bool) -> str:
+    return f"{'queryAll' if deleted else 'query'}/?q={quote(query, safe='')}"
 
 
 def _iso(value: datetime) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sfsync.config import Settings
-from sfsync.salesforce.formats import soql_quote
+from sfsync.salesforce import soql
 from sfsync.warehouse.models import OBJECT_MODELS, SObjectRow
 
 __all__ = [
@@ -98,14 +98,14 @@ class ObjectPlan:
         return ", ".join(f.name for f in self.fields)
 
     def soql(self, *conditions: str, order: bool = True) -> str:
-        """The SOQL for this object with extra conditions (already quoted) ANDed in."""
-        parts = [c for c in (*conditions, self.spec.where) if c]
-        text = f"SELECT {self.select()} FROM {self.name}"
-        if parts:
-            text += " WHERE " + " AND ".join(f"({p})" for p in parts)
-        if order and self.watermark_field:
-            text += f" ORDER BY {self.watermark_field} ASC, Id ASC"
-        return text
+        """The SOQL for this object with extra conditions (built by ``soql``) ANDed in."""
+        order_by = (self.watermark_field, "Id") if order and self.watermark_field else ()
+        return soql.select(
+            [f.name for f in self.fields],
+            self.name,
+            where=[*conditions, self.spec.where],
+            order_by=order_by,
+        )
 
 
 def _f(name: str, kind: Kind = "str", column: str | None = None, **kw: Any) -> FieldSpec:
@@ -189,10 +189,9 @@ def object_specs(
         _f("IsClosed", "bool", "is_closed", required=False),
         _f("Description", required=False),
     ]
-    prefix = writeback.subject_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    task_where = f"Subject LIKE {soql_quote(prefix + '%')}"
+    task_where = soql.like_prefix("Subject", writeback.subject_prefix)
     if integration_user_id:
-        task_where = f"({task_where} OR CreatedById = {soql_quote(integration_user_id)})"
+        task_where = soql.any_of(task_where, soql.equals("CreatedById", integration_user_id))
     if writeback.task_key_field:
         task_fields.append(
             _f(
@@ -227,7 +226,7 @@ def object_specs(
                 _f("IsActive", "bool", "is_active", required=False),
             ),
             mode="reference",
-            where=f"SobjectType = {soql_quote('Opportunity')}",
+            where=soql.equals("SobjectType", "Opportunity"),
         ),
         ObjectSpec(
             "OpportunityStage",
@@ -388,7 +387,7 @@ def plan_object(
         errors.append(f"{spec.name} has none of {', '.join(spec.watermark_fields)} to sync on")
     where = spec.where
     if spec.name == "Task" and task_key_field and task_key_field.lower() in described:
-        where = f"({task_key_field} != null OR {spec.where})"
+        where = soql.any_of(soql.is_not_null(task_key_field), spec.where)
     resolved = ObjectSpec(
         spec.name,
         spec.model,

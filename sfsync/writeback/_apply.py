@@ -31,8 +31,8 @@ from sfsync.chaos import crash_point
 from sfsync.config import Settings
 from sfsync.errors import ApiError, BudgetExhausted, Interrupted, RetryableError, SfsyncError
 from sfsync.logging import get_logger
-from sfsync.salesforce import SalesforceClient, classify_record_error
-from sfsync.salesforce.formats import parse_datetime, soql_quote
+from sfsync.salesforce import SalesforceClient, classify_record_error, soql
+from sfsync.salesforce.formats import parse_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.runs import record_counts
 from sfsync.writeback._ledger import Ledger, LedgerOutcome, LedgerState
@@ -196,11 +196,10 @@ class _Applier:
         keys = sorted(rows)
         for start in range(0, len(keys), _RECONCILE_CHUNK):
             chunk = keys[start : start + _RECONCILE_CHUNK]
-            soql = (
-                f"SELECT Id, {self.key_field} FROM Task WHERE {self.key_field} IN "  # noqa: S608 - SOQL; values quoted
-                f"({', '.join(soql_quote(k) for k in chunk)})"
+            query = soql.select(
+                ["Id", self.key_field], "Task", where=[soql.one_of(self.key_field, chunk)]
             )
-            for record in self.client.query_all(soql, include_deleted=True):
+            for record in self.client.query_all(query, include_deleted=True):
                 value = record.get(self.key_field)
                 if isinstance(value, str):
                     found[value] = str(record["Id"])
@@ -209,23 +208,21 @@ class _Applier:
     def _find_by_match(self, rows: dict[str, Any]) -> dict[str, str]:
         """Without a key field: the key line in the description, else the fallback match."""
         what_ids = sorted({str(r.payload.get("WhatId")) for r in rows.values() if r.payload})
-        prefix = self.wb.subject_prefix
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         creator = self.client.integration_user_id
         candidates: list[dict[str, Any]] = []
         for start in range(0, len(what_ids), _RECONCILE_CHUNK):
             chunk = what_ids[start : start + _RECONCILE_CHUNK]
-            conditions = [
-                f"WhatId IN ({', '.join(soql_quote(w) for w in chunk)})",
-                f"Subject LIKE {soql_quote(like)}",
-            ]
-            if creator:
-                conditions.append(f"CreatedById = {soql_quote(creator)}")
-            soql = (
-                "SELECT Id, WhatId, OwnerId, Subject, Description, CreatedDate, CreatedById "  # noqa: S608 - SOQL; values quoted
-                f"FROM Task WHERE {' AND '.join(conditions)} ORDER BY CreatedDate, Id"
+            query = soql.select(
+                ["Id", "WhatId", "OwnerId", "Subject", "Description", "CreatedDate", "CreatedById"],
+                "Task",
+                where=[
+                    soql.one_of("WhatId", chunk),
+                    soql.like_prefix("Subject", self.wb.subject_prefix),
+                    soql.equals("CreatedById", creator) if creator else None,
+                ],
+                order_by=["CreatedDate", "Id"],
             )
-            candidates.extend(self.client.query_all(soql, include_deleted=True))
+            candidates.extend(self.client.query_all(query, include_deleted=True))
         claimed = self._claimed_ids([str(c["Id"]) for c in candidates])
         found: dict[str, str] = {}
         by_key: dict[str, str] = {}
