@@ -62,6 +62,9 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path("config/sfsync.yaml")
 
+# The catalogue of objects sfsync syncs, parents first: the warehouse has a table for
+# each, the dev org's data file holds them in this order, and the sync pulls the
+# reference objects, then the others, in it.
 SYNC_OBJECTS = (
     "Organization",
     "User",
@@ -384,9 +387,7 @@ class AuditSettings(_Section):
     )
     stages: list[str] | None = None
     # Keyed by rule id, each value of that rule's own settings model.
-    rules: dict[str, SerializeAsAny[RuleSettings]] = Field(
-        default_factory=_rule_settings_defaults
-    )
+    rules: dict[str, SerializeAsAny[RuleSettings]] = Field(default_factory=_rule_settings_defaults)
 
     @field_validator("rules", mode="before")
     @classmethod

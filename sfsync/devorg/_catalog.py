@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from sfsync.config import SYNC_OBJECTS
+
 __all__ = [
     "BOOL_TYPES",
     "CURRENCY_OBJECTS",
@@ -262,18 +264,8 @@ def _obj(
 CURRENCY_OBJECTS = ("Opportunity", "OpportunityLineItem", "OpportunityHistory", "Product2")
 
 # The objects a data file may hold, in dependency order (parents first).
-DATA_FILE_OBJECTS = (
-    "Organization",
-    "User",
-    "RecordType",
-    "OpportunityStage",
-    "CurrencyType",
-    "Product2",
-    "Opportunity",
-    "OpportunityLineItem",
-    "OpportunityHistory",
-    "Task",
-)
+# The data file holds the objects sfsync syncs, parents first (the catalogue's order).
+DATA_FILE_OBJECTS = SYNC_OBJECTS
 
 
 def standard_objects() -> dict[str, SObjectDef]:

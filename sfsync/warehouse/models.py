@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sfsync.config import SYNC_OBJECTS
 from sfsync.warehouse.types import JsonDocument, UtcDateTime
 
 __all__ = [
@@ -261,21 +262,16 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-OBJECT_MODELS: dict[str, type[SObjectRow]] = {
-    model.sobject: model
-    for model in (
-        Organization,
-        User,
-        RecordType,
-        OpportunityStage,
-        CurrencyType,
-        Product2,
-        Opportunity,
-        OpportunityLineItem,
-        OpportunityHistory,
-        Task,
-    )
-}
+def _object_models() -> dict[str, type[SObjectRow]]:
+    """One table per synced object (config.SYNC_OBJECTS, the catalogue), in its order."""
+    by_object = {model.sobject: model for model in SObjectRow.__subclasses__()}
+    missing = [name for name in SYNC_OBJECTS if name not in by_object]
+    if missing:
+        raise RuntimeError(f"no warehouse table for {', '.join(missing)}")
+    return {name: by_object[name] for name in SYNC_OBJECTS}
+
+
+OBJECT_MODELS: dict[str, type[SObjectRow]] = _object_models()
 
 
 # --------------------------------------------------------------------------- bookkeeping
