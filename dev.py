@@ -64,6 +64,8 @@ def lint() -> None:
     must(BIN / "ruff", "format", "--check", ".")
     say("vulture (dead code, settings in pyproject.toml)")
     must(BIN / "vulture")
+    say("import contracts (lint-imports: the layers in pyproject.toml)")
+    must(BIN / "lint-imports")
     say("mypy (strict on sfsync/)")
     must(BIN / "mypy")
 

@@ -129,7 +129,7 @@ def _time_zone(value: str) -> str:
 
 
 def _record_id(value: str) -> str:
-    from sfsync.salesforce.formats import is_salesforce_id  # the package imports this module
+    from sfsync.formats import is_salesforce_id  # the package imports this module
 
     if not is_salesforce_id(value):
         raise ValueError(f"{value!r} is not a Salesforce record id (15 or 18 characters)")

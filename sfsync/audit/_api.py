@@ -30,8 +30,8 @@ from sfsync.audit._slipping import SlipMetrics, slip_select, slip_values
 from sfsync.audit.rules import RuleMatch, check_rule_ids, get_rule, select_rules
 from sfsync.config import AuditSettings, Settings
 from sfsync.errors import UsageError
+from sfsync.formats import id15_to_18, is_salesforce_id
 from sfsync.logging import get_logger
-from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally
 from sfsync.warehouse.lock import run_lock_held

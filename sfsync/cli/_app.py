@@ -277,7 +277,7 @@ def parse_iso_date(
     """
     if value is None:
         return None
-    from sfsync.salesforce.formats import parse_date
+    from sfsync.formats import parse_date
 
     try:
         day = parse_date(value)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sfsync.devorg._http import ApiFailure, Request, Response, json_response
 from sfsync.devorg._org import QueryCursor
 from sfsync.devorg.soql import SoqlError
-from sfsync.salesforce.formats import format_datetime, id15_to_18
+from sfsync.formats import format_datetime, id15_to_18
 
 if TYPE_CHECKING:
     from sfsync.devorg._server import DevOrgServer

@@ -12,7 +12,7 @@ import calendar
 import json
 from datetime import UTC, date, datetime
 
-from sfsync.salesforce.formats import format_date, format_datetime, id15_to_18
+from sfsync.formats import format_date, format_datetime, id15_to_18
 
 DAY = 86_400
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

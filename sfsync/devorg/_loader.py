@@ -37,7 +37,7 @@ from sfsync.devorg._catalog import (
 from sfsync.devorg._store import Store, json_value, quote
 from sfsync.errors import DataFileError
 from sfsync.files import atomic_text_file
-from sfsync.salesforce.formats import format_datetime, id15_to_18, parse_datetime
+from sfsync.formats import format_datetime, id15_to_18, parse_datetime
 
 __all__ = ["OrgData", "ValidationRule", "load_data", "save_data"]
 

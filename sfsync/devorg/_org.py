@@ -46,7 +46,7 @@ from sfsync.devorg.soql import (
     parse_soql,
     resolve_path,
 )
-from sfsync.salesforce.formats import format_datetime, id15_to_18, parse_datetime
+from sfsync.formats import format_datetime, id15_to_18, parse_datetime
 
 __all__ = ["DevOrg", "QueryCursor", "WriteError"]
 

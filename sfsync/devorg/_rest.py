@@ -17,7 +17,7 @@ from sfsync.devorg._describe import describe_global, describe_object, object_sum
 from sfsync.devorg._http import ApiFailure, Request, Response, json_response
 from sfsync.devorg._org import QueryCursor, WriteError
 from sfsync.devorg.soql import SoqlError
-from sfsync.salesforce.formats import parse_datetime, soql_quote
+from sfsync.formats import parse_datetime, soql_quote
 
 if TYPE_CHECKING:
     from sfsync.devorg._server import DevOrgServer

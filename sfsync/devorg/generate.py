@@ -51,7 +51,7 @@ from sfsync.devorg._gen_catalog import build_catalog
 from sfsync.devorg._gen_opportunity import OpportunityStream
 from sfsync.errors import UsageError
 from sfsync.files import atomic_text_file
-from sfsync.salesforce.formats import parse_date
+from sfsync.formats import parse_date
 
 __all__ = ["CUSTOM_FIELDS", "OBJECT_ORDER", "GenerateStats", "generate_command", "generate_org"]
 

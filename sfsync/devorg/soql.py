@@ -38,7 +38,7 @@ from lark.exceptions import (
 )
 
 from sfsync.devorg._catalog import FieldDef, SObjectDef
-from sfsync.salesforce.formats import format_datetime, id15_to_18, parse_datetime
+from sfsync.formats import format_datetime, id15_to_18, parse_datetime
 
 __all__ = [
     "Comparison",

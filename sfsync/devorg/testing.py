@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sfsync.salesforce.formats import format_datetime, id15_to_18
+from sfsync.formats import format_datetime, id15_to_18
 
 __all__ = ["INACTIVE_USER_ID", "INTEGRATION_USER_ID", "REP_USER_ID", "make_id", "sample_org_data"]
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import String
 
 from sfsync.extract.specs import ObjectPlan
-from sfsync.salesforce.formats import parse_datetime
+from sfsync.formats import parse_datetime
 from sfsync.warehouse.models import table_of
 
 __all__ = [

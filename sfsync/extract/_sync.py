@@ -59,9 +59,9 @@ from sfsync.extract.specs import (
     object_specs,
     plan_object,
 )
+from sfsync.formats import parse_datetime
 from sfsync.logging import get_logger
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse, soql
-from sfsync.salesforce.formats import parse_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
 from sfsync.warehouse.lock import run_lock_held

@@ -1,7 +1,7 @@
 """The only code that talks HTTP to Salesforce: auth, retries, budget, REST, Bulk 2.0.
 
-Names are loaded on first use (PEP 562): ``sfsync.salesforce.formats`` is imported
-by the settings and the dev org, which should not pay for the HTTP stack.
+Names are loaded on first use (PEP 562): the commands that never talk to
+Salesforce should not pay for the HTTP stack.
 """
 
 from __future__ import annotations

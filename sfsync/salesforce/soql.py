@@ -2,8 +2,8 @@
 
 Every query sfsync sends is built here from API names (checked against
 ``^[A-Za-z][A-Za-z0-9_]*`` with dotted relationship paths) and conditions built
-by these helpers, whose values go through :func:`~sfsync.salesforce.formats.soql_quote`
-or :func:`~sfsync.salesforce.formats.soql_datetime`. Nothing else pastes text into a
+by these helpers, whose values go through :func:`~sfsync.formats.soql_quote`
+or :func:`~sfsync.formats.soql_datetime`. Nothing else pastes text into a
 query.
 """
 
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sfsync.salesforce.formats import soql_datetime, soql_quote
+from sfsync.formats import soql_datetime, soql_quote
 
 __all__ = [
     "all_of",

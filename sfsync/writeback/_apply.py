@@ -30,9 +30,9 @@ from typing import Any
 from sfsync.chaos import crash_point
 from sfsync.config import Settings
 from sfsync.errors import ApiError, BudgetExhausted, Interrupted, RetryableError, SfsyncError
+from sfsync.formats import parse_datetime
 from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient, classify_record_error, soql
-from sfsync.salesforce.formats import parse_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.runs import record_counts
 from sfsync.writeback._ledger import Ledger, LedgerOutcome, LedgerState

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sfsync.config import Settings, TaskRuleSettings, WritebackSettings
-from sfsync.salesforce.formats import id15_to_18, is_salesforce_id
+from sfsync.formats import id15_to_18, is_salesforce_id
 from sfsync.writeback._keys import complete_key, flag_key, parse_task_key, task_key
 from sfsync.writeback._model import (
     Action,

@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from sfsync.config import Settings
-from sfsync.salesforce.formats import parse_datetime
+from sfsync.formats import parse_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, Opportunity, Task, User, WritebackLedger, table_of
 from sfsync.writeback._model import (

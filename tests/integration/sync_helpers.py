@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sfsync.config import SYNC_OBJECTS, Settings
 from sfsync.devorg import DevOrg
 from sfsync.extract import object_specs
-from sfsync.salesforce.formats import format_datetime
+from sfsync.formats import format_datetime
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import OBJECT_MODELS, table_of
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sfsync.devorg import FaultSpec
 from sfsync.devorg._http import Request
 from sfsync.extract import run_sync
-from sfsync.salesforce.formats import soql_quote
+from sfsync.formats import soql_quote
 from sfsync.warehouse.models import Opportunity, Run, SyncState
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from sfsync.devorg import FaultSpec
 from sfsync.devorg._http import Request, Response
-from sfsync.salesforce.formats import soql_quote
+from sfsync.formats import soql_quote
 from sfsync.warehouse.models import Run
 from sfsync.writeback import run_writeback
 from sfsync.writeback._keys import parse_task_key

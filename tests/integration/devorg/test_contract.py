@@ -18,7 +18,7 @@ import requests
 
 from sfsync.devorg import DevOrgServer, FaultSpec
 from sfsync.devorg.testing import INACTIVE_USER_ID, REP_USER_ID, make_id
-from sfsync.salesforce.formats import soql_datetime
+from sfsync.formats import soql_datetime
 
 from .conftest import client_credentials_token, http_session
 

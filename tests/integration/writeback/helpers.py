@@ -14,7 +14,7 @@ from sfsync.audit import run_audit
 from sfsync.audit.rules import all_rules
 from sfsync.devorg import DevOrg, write_config
 from sfsync.extract import run_sync
-from sfsync.salesforce.formats import soql_quote
+from sfsync.formats import soql_quote
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, WritebackLedger
 from tests.integration.conftest import RunningOrg

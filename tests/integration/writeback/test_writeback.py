@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from sfsync.devorg import FaultSpec
-from sfsync.salesforce.formats import soql_quote
+from sfsync.formats import soql_quote
 from sfsync.warehouse.models import Finding, Opportunity, Run
 from sfsync.writeback import WritebackRefused, run_writeback
 from tests.cli_helpers import run_cli

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sfsync.salesforce.formats import id15_to_18
+from sfsync.formats import id15_to_18
 
 __all__ = [
     "HUMAN",

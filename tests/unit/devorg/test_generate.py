@@ -33,7 +33,7 @@ from sfsync.devorg.generate import (
     generate_command,
     generate_org,
 )
-from sfsync.salesforce.formats import id15_to_18, is_salesforce_id, parse_datetime
+from sfsync.formats import id15_to_18, is_salesforce_id, parse_datetime
 
 AS_OF = date(2024, 8, 15)
 N = 3_000

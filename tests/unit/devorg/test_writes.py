@@ -11,7 +11,7 @@ import pytest
 
 from sfsync.devorg import DevOrg, WriteError
 from sfsync.devorg.testing import INACTIVE_USER_ID, REP_USER_ID, make_id, sample_org_data
-from sfsync.salesforce.formats import is_salesforce_id
+from sfsync.formats import is_salesforce_id
 
 
 @pytest.fixture

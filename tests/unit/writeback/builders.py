@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sfsync.config import Settings
-from sfsync.salesforce.formats import id15_to_18
+from sfsync.formats import id15_to_18
 from sfsync.writeback import (
     FindingView,
     LedgerView,
