@@ -18,13 +18,12 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, false, or_, select, true
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.expression import func, type_coerce
 
 from sfsync.audit._calendar import quarter_start, start_of_local_day, today_in
 from sfsync.config import AuditSettings, Settings
 from sfsync.errors import ConfigError, UsageError
+from sfsync.warehouse.dialect import json_has_key
 from sfsync.warehouse.models import (
     CurrencyType,
     Opportunity,
@@ -255,10 +254,7 @@ def _closed_stages(conn: Connection) -> tuple[str, ...]:
 
 
 def _raw_has_key(conn: Connection, name: str) -> ColumnElement[bool]:
-    if conn.dialect.name == "postgresql":
-        has_key: ColumnElement[bool] = type_coerce(OPP.c.raw, JSONB).has_key(name)
-        return has_key
-    return func.json_type(OPP.c.raw, f'$."{name}"').is_not(None)
+    return json_has_key(OPP.c.raw, name, conn.dialect.name)
 
 
 def _check_fields(conn: Connection, settings: AuditSettings, rules: tuple[str, ...]) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import func
 
 from sfsync.audit._context import OPP, AuditContext
+from sfsync.warehouse import dialect as dialect_sql
+from sfsync.warehouse.dialect import month_key
 from sfsync.warehouse.models import OpportunityLineItem, Product2
 
 __all__ = [
@@ -151,22 +153,9 @@ def stage_at_least(ctx: AuditContext, stage: str) -> ColumnElement[bool]:
 
 def blank(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
     """Null, empty, or only white space."""
-    trim = func.btrim if dialect == "postgresql" else func.trim
-    return or_(column.is_(None), trim(column, WHITESPACE) == "")
+    return or_(column.is_(None), dialect_sql.trim(column, WHITESPACE, dialect) == "")
 
 
 def last_human_modified() -> ColumnElement[Any]:
     """The last modification by a human; the plain LastModifiedDate if the sync kept none."""
     return func.coalesce(OPP.c.last_human_modified_date, OPP.c.last_modified_date)
-
-
-def month_key(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """A value ordered like (year, month): later month, larger key; same month, equal.
-
-    SQLite stores dates as ISO text (``YYYY-MM-DD``), so the first seven
-    characters are the key; PostgreSQL truncates to the first of the month.
-    Both are cheap per row, which matters over millions of history rows.
-    """
-    if dialect == "postgresql":
-        return func.date_trunc("month", column)
-    return func.substr(column, 1, 7)

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import local_date
 from sfsync.audit._context import OPP, AuditContext
-from sfsync.audit._expressions import month_key
+from sfsync.warehouse.dialect import month_key
 from sfsync.warehouse.models import OpportunityHistory, OpportunitySnapshot
 
 __all__ = ["SlipMetrics", "slip_select", "slip_values"]

@@ -23,6 +23,7 @@ from sqlalchemy import String
 
 from sfsync.extract.specs import ObjectPlan
 from sfsync.formats import parse_datetime
+from sfsync.warehouse.dialect import native_datetime, sqlite_datetime
 from sfsync.warehouse.models import table_of
 
 __all__ = [
@@ -93,21 +94,16 @@ def csv_records(
 # --------------------------------------------------------------------------- native values
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond:06d}"
-
-
 def _sqlite_from_salesforce(value: Any) -> str:
     """``2024-07-30T09:12:44.000+0000`` -> ``2024-07-30 09:12:44.000000`` without parsing."""
     if isinstance(value, datetime):
-        return _sqlite_datetime(value)
+        return sqlite_datetime(value)
     text = str(value)
     if len(text) == 28 and text[10] == "T" and text.endswith("+0000") and text[19] == ".":
         return f"{text[:10]} {text[11:19]}.{text[20:23]}000"
     if len(text) == 24 and text[10] == "T" and text[23] == "Z" and text[19] == ".":  # Bulk CSV
         return f"{text[:10]} {text[11:19]}.{text[20:23]}000"
-    return _sqlite_datetime(parse_datetime(text))
+    return sqlite_datetime(parse_datetime(text))
 
 
 def _postgres_from_salesforce(value: Any) -> datetime:
@@ -120,11 +116,6 @@ def _postgres_from_salesforce(value: Any) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed
-
-
-def native_datetime(dialect: str) -> Callable[[datetime], Any]:
-    """How ``dialect`` stores an aware datetime (matching SQLAlchemy's UtcDateTime)."""
-    return _sqlite_datetime if dialect == "sqlite" else (lambda value: value.astimezone(UTC))
 
 
 def parse_native_datetime(value: Any) -> datetime:

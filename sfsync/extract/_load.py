@@ -27,9 +27,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from sfsync.warehouse import dialect as dialect_sql
 from sfsync.warehouse.models import Opportunity, OpportunitySnapshot, SObjectRow, table_of
 
 __all__ = [
@@ -45,9 +45,7 @@ def _insert(session: Session | Connection, table: Any) -> Any:
     dialect = (
         session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
     )
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return dialect_sql.insert(table, dialect)
 
 
 def upsert_rows(session: Session, model: type[SObjectRow], rows: Sequence[dict[str, Any]]) -> int:
@@ -73,7 +71,7 @@ def _compiled_upsert(
     dialect: Dialect, model: type[SObjectRow], columns: tuple[str, ...]
 ) -> tuple[str, tuple[str, ...] | None]:
     table = table_of(model)
-    base = postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
+    base = dialect_sql.insert(table, dialect.name)
     stmt = base.values({c: bindparam(c, type_=table.c[c].type) for c in columns})
     updates: dict[str, Any] = {c: stmt.excluded[c] for c in columns if c != "id"}
     if model is Opportunity:
