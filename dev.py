@@ -7,7 +7,8 @@
     python3 dev.py setup   create/refresh .venv only
 
 Set-up is skipped when .venv is up to date with pyproject.toml. Extra arguments after
-`test` go to pytest (e.g. `python3 dev.py test -k sync`).
+`test` go to pytest (e.g. `python3 dev.py test -k sync`). `test` measures coverage of
+sfsync/ and, without extra arguments only, fails below [tool.coverage.report] fail_under.
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ def lint() -> None:
 
 def test(extra: list[str]) -> None:
     lint()
-    say("pytest (unit + integration, SQLite and PostgreSQL)")
-    code = run(PYTHON, "-m", "pytest", *extra)
+    say("pytest (unit + integration, SQLite and PostgreSQL), with coverage of sfsync/")
+    coverage = ["--cov=sfsync", "--cov-report=term:skip-covered"]
+    if extra:
+        # A subset (-k, a path) covers less by design: the floor is for the whole suite.
+        coverage.append("--cov-fail-under=0")
+    code = run(PYTHON, "-m", "pytest", *coverage, *extra)
     if code == 5:
         # pytest's "no tests collected": a broken selection or layout, never a pass.
         say("pytest collected no tests; failing on purpose")
