@@ -29,9 +29,10 @@ def _step(echo: Echo, number: int, text: str) -> float:
 
 def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> int:
     """Run the demo in ``directory``; return the exit code."""
+    from sfsync import runner, writeback
+    from sfsync.context import run_context
     from sfsync.devorg import DevOrg, DevOrgServer, write_config
     from sfsync.devorg.generate import generate_org
-    from sfsync.runner import run_once
     from sfsync.warehouse import open_warehouse, upgrade
 
     directory = directory.resolve()
@@ -73,7 +74,8 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         # Steps 3 to 5 are one recorded run, exactly what `sfsync run` (and the nightly
         # worker) does: sync, audit and a preview of the write-back.
         clock = _step(echo, 3, "Syncing into the SQLite warehouse")
-        outcome = run_once(warehouse, settings, apply=False, force=True)
+        with run_context(settings, warehouse=warehouse) as ctx:
+            outcome = runner.run(ctx, apply=False, force=True)
         synced, audit, preview = outcome.sync, outcome.audit, outcome.writeback
         assert synced is not None
         assert audit is not None
@@ -105,10 +107,9 @@ def run_demo(directory: Path, *, opportunities: int, seed: int, echo: Echo) -> i
         )
         echo(f"      (run {outcome.run_id}: {outcome.status}, in {time.monotonic() - clock:.1f}s)")
 
-        from sfsync.writeback import run_writeback
-
         clock = _step(echo, 6, "Applying the write-back to the dev org")
-        applied = run_writeback(warehouse, settings, apply=True, force=True)
+        with run_context(settings, warehouse=warehouse) as ctx:
+            applied = writeback.run(ctx, apply=True, force=True)
         echo(
             f"      {applied.created} Tasks created, {applied.completed} completed, "
             f"{applied.failed} failed, {applied.reassigned_total} "

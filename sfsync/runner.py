@@ -11,12 +11,12 @@ was stopped on request.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from sfsync.config import Settings
+from sfsync.context import RunContext
 from sfsync.errors import (
     EXIT_BUDGET,
     EXIT_OK,
@@ -26,10 +26,9 @@ from sfsync.errors import (
     SfsyncError,
 )
 from sfsync.logging import get_logger
+from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import RunStatus
-from sfsync.warehouse.lock import acquire_run_lock
-from sfsync.warehouse.runs import record_counts, recorded_run, recording
 
 if TYPE_CHECKING:
     from sfsync.audit import AuditSummary
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from sfsync.salesforce import SalesforceClient
     from sfsync.writeback import WritebackResult
 
-__all__ = ["RunOutcome", "run_once"]
+__all__ = ["RunOutcome", "run", "run_once"]
 
 log = get_logger()
 
@@ -67,56 +66,34 @@ class RunOutcome:
         return EXIT_OK
 
 
-def run_once(
-    warehouse: Warehouse,
-    settings: Settings,
-    *,
-    as_of: date | None = None,
-    apply: bool = False,
-    force: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-    client: SalesforceClient | None = None,
-) -> RunOutcome:
+def run(ctx: RunContext, *, apply: bool = False, force: bool = False) -> RunOutcome:
     """Sync, audit and write back once, holding the run lock throughout.
 
-    Raises :class:`~sfsync.errors.LockHeld` if another run holds the lock; other
-    failures mark the run ``failed`` (with their text) and are raised after it is
-    recorded.
+    The stages get ``ctx`` within this run: its id, and one Salesforce client lent
+    to all three. Raises :class:`~sfsync.errors.LockHeld` if another run holds the
+    lock; other failures mark the run ``failed`` (with their text) and are raised
+    after it is recorded.
     """
-    from sfsync.salesforce import SalesforceClient
-
-    stop = should_stop or (lambda: False)
-    with (
-        acquire_run_lock(warehouse) as lock,
-        recorded_run(warehouse, "run", as_of=as_of) as record,
-    ):
-        lock.set_run(record.id)
+    with ctx.stage("run") as record:
         outcome = RunOutcome(record.id)
+        record.counts = lambda: dict(outcome.stages)
         started = time.monotonic()
-        failing = False
-        log.info("run.start", as_of=str(as_of) if as_of else None, apply=apply)
+        as_of = ctx.as_of.isoformat() if ctx.as_of else None
+        log.info("run.start", as_of=as_of, apply=apply)
         try:
-            with SalesforceClient.lease(
-                settings.salesforce, settings.sync, client=client, should_stop=stop
-            ) as sf:
+            with ctx.salesforce() as sf:
                 calls_before = sf.api_calls
                 try:
-                    _stages(warehouse, settings, sf, outcome, as_of, apply, force, stop)
+                    _stages(ctx.within(record.id, sf), outcome, apply=apply, force=force)
                 finally:
                     outcome.api_calls = sf.api_calls - calls_before
         except BaseException as exc:
-            failing = True
             outcome.status = "failed"
             outcome.error = exc if isinstance(exc, SfsyncError) else None
             raise
         finally:
             outcome.seconds = time.monotonic() - started
-            # A run failing on its database must report that, not the failure to record it.
-            with recording(record.id, failing=failing):
-                record_counts(warehouse, record.id, dict(outcome.stages))
-            record.status = outcome.status
             record.api_calls = outcome.api_calls
-            record.error = str(outcome.error) if outcome.error else None
             log.info(
                 "run.done",
                 status=outcome.status,
@@ -124,29 +101,32 @@ def run_once(
                 api_calls=outcome.api_calls,
                 seconds=round(outcome.seconds, 2),
             )
-        return outcome
+        record.status = outcome.status
+        record.error = str(outcome.error) if outcome.error else None
+    return outcome
 
 
-def _stages(
+def run_once(
     warehouse: Warehouse,
     settings: Settings,
-    client: SalesforceClient,
-    outcome: RunOutcome,
-    as_of: date | None,
-    apply: bool,
-    force: bool,
-    stop: Callable[[], bool],
-) -> None:
-    """Sync, audit and write-back into ``outcome``; a stage that fails ends the run."""
-    from sfsync.audit import run_audit
-    from sfsync.extract import run_sync
-    from sfsync.writeback import run_writeback
+    *,
+    as_of: date | None = None,
+    apply: bool = False,
+    force: bool = False,
+    should_stop: ShouldStop | None = None,
+    client: SalesforceClient | None = None,
+) -> RunOutcome:
+    """:func:`run` for a caller holding a warehouse and settings (scripts, tests)."""
+    ctx = RunContext(settings, warehouse, should_stop or never, as_of=as_of, client=client)
+    return run(ctx, apply=apply, force=force)
 
-    run_id = outcome.run_id
+
+def _stages(ctx: RunContext, outcome: RunOutcome, *, apply: bool, force: bool) -> None:
+    """Sync, audit and write-back into ``outcome``; a stage that fails ends the run."""
+    from sfsync import audit, extract, writeback
+
     log.info("run.stage", stage="sync")
-    outcome.sync = sync = run_sync(
-        warehouse, settings, client=client, run_id=run_id, should_stop=stop
-    )
+    outcome.sync = sync = extract.run(ctx)
     outcome.stages["sync"] = sync.status
     if sync.status == "interrupted":
         outcome.status = "interrupted"
@@ -162,30 +142,21 @@ def _stages(
             return
 
     log.info("run.stage", stage="audit")
-    outcome.audit = run_audit(warehouse, settings, as_of=as_of, run_id=run_id)
+    outcome.audit = audit.run(ctx)
     outcome.stages["audit"] = "ok"
-    if stop():
+    if ctx.stop():
         outcome.status = "interrupted"
         return
 
     log.info("run.stage", stage="writeback", apply=apply)
-    outcome.writeback = writeback = run_writeback(
-        warehouse,
-        settings,
-        client=client,
-        apply=apply,
-        force=force,
-        run_id=run_id,
-        today=as_of,
-        should_stop=stop,
-    )
-    outcome.stages["writeback"] = writeback.status
-    budget = writeback.budget_message()
+    outcome.writeback = result = writeback.run(ctx, apply=apply, force=force)
+    outcome.stages["writeback"] = result.status
+    budget = result.budget_message()
     if budget is not None:
         outcome.error = BudgetExhausted(budget)
-    if outcome.error is not None or writeback.status == "partial":
+    if outcome.error is not None or result.status == "partial":
         outcome.status = "partial"
-    elif stop():
+    elif ctx.stop():
         outcome.status = "interrupted"
     else:
         outcome.status = "ok"

@@ -23,6 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sfsync.config import Settings
+from sfsync.context import run_context
 from sfsync.cron import cron_trigger
 from sfsync.errors import ConfigError, LockHeld, SfsyncError
 from sfsync.files import atomic_text_file
@@ -99,19 +100,13 @@ class Worker:
     def _run_job(self) -> None:
         if self.stop():
             return
-        from sfsync.runner import run_once
+        from sfsync import runner
 
         self._run_started = time.monotonic()
         self._set(status="running", run_started_at=_now())
-        warehouse = None
         try:
-            warehouse = open_warehouse(self.settings.database)
-            outcome = run_once(
-                warehouse,
-                self.settings,
-                apply=self.schedule.apply,
-                should_stop=self.stop,
-            )
+            with run_context(self.settings, stop=self.stop) as ctx:
+                outcome = runner.run(ctx, apply=self.schedule.apply)
             self._set(
                 last_run_id=outcome.run_id, last_status=outcome.status, last_exit=outcome.exit_code
             )
@@ -132,8 +127,6 @@ class Worker:
                 log.exception("worker.run_crashed", error=f"{type(exc).__name__}: {exc}")
                 self._set(last_status="failed", last_error=f"{type(exc).__name__}: {exc}")
         finally:
-            if warehouse is not None:
-                warehouse.dispose()
             self.state["runs"] = int(self.state.get("runs", 0)) + 1
             self._run_started = None
             self._set(status="idle" if not self.stop() else "stopping", run_ended_at=_now())

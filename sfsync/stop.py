@@ -17,9 +17,14 @@ from types import FrameType
 
 from sfsync.errors import Interrupted
 
-__all__ = ["ShouldStop", "StopSignal", "pause"]
+__all__ = ["ShouldStop", "StopSignal", "never", "pause"]
 
 ShouldStop = Callable[[], bool]
+
+
+def never() -> bool:
+    """The ``should_stop`` of work nobody can stop."""
+    return False
 
 
 class StopSignal:

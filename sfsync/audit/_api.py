@@ -29,14 +29,13 @@ from sfsync.audit._lifecycle import (
 from sfsync.audit._slipping import SlipMetrics, slip_select, slip_values
 from sfsync.audit.rules import RuleMatch, check_rule_ids, get_rule, select_rules
 from sfsync.config import AuditSettings, Settings
+from sfsync.context import RunContext
 from sfsync.errors import UsageError
 from sfsync.formats import id15_to_18, is_salesforce_id
 from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally
-from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import Waiver
-from sfsync.warehouse.runs import record_counts, recorded_run
 
 __all__ = [
     "FINDING_STATUSES",
@@ -109,6 +108,32 @@ class AuditSummary:
         )
 
 
+def run(ctx: RunContext, *, rules: Sequence[str] | None = None) -> AuditSummary:
+    """The audit stage: evaluate rules on the warehouse and update findings, atomically.
+
+    Everything is validated before anything is written (exit 2 on a bad rule
+    id, an unknown stage, a custom field never synced, a bad fiscal month). The
+    audit day is ``ctx.as_of`` (default: today in ``audit.timezone``). On its own
+    (no ``ctx.run_id``) the audit holds the run lock and is an ``audit`` run;
+    either way its counts are stored in ``run.counts['audit']``.
+    """
+    audit = ctx.settings.audit
+    chosen = select_rules(audit, rules)
+    with ctx.warehouse.engine.connect() as conn:
+        context = build_context(conn, audit, as_of=ctx.as_of, rules=chosen)
+    with ctx.stage("audit", as_of=context.as_of) as record:
+        summary = _audit(ctx.warehouse, context, record.id)
+        record.counts = summary.as_counts
+    get_logger().info(
+        "audit.done",
+        run_id=record.id,
+        as_of=context.as_of.isoformat(),
+        rules=list(chosen),
+        open_by_severity=summary.open_by_severity,
+    )
+    return summary
+
+
 def run_audit(
     warehouse: Warehouse,
     settings: Settings | AuditSettings,
@@ -117,32 +142,10 @@ def run_audit(
     rules: Sequence[str] | None = None,
     run_id: int | None = None,
 ) -> AuditSummary:
-    """Evaluate rules on the warehouse and update findings, atomically.
-
-    Everything is validated before anything is written (exit 2 on a bad rule
-    id, an unknown stage, a custom field never synced, a bad fiscal month).
-    Without ``run_id`` the audit records its own ``audit`` run; either way its
-    counts are merged into ``run.counts['audit']``.
-    """
-    audit = audit_settings(settings)
-    chosen = select_rules(audit, rules)
-    with warehouse.engine.connect() as conn:
-        ctx = build_context(conn, audit, as_of=as_of, rules=chosen)
-    # An audit on its own holds the run lock (inside ``sfsync run`` the runner holds it).
-    with (
-        run_lock_held(warehouse, take=run_id is None),
-        recorded_run(warehouse, "audit", run_id=run_id, as_of=ctx.as_of) as record,
-    ):
-        summary = _audit(warehouse, ctx, record.id)
-        record_counts(warehouse, record.id, summary.as_counts())
-    get_logger().info(
-        "audit.done",
-        run_id=record.id,
-        as_of=ctx.as_of.isoformat(),
-        rules=list(chosen),
-        open_by_severity=summary.open_by_severity,
-    )
-    return summary
+    """:func:`run` for a caller holding a warehouse and settings (or only their ``audit``
+    section: scripts, tests)."""
+    whole = settings if isinstance(settings, Settings) else Settings(audit=settings)
+    return run(RunContext(whole, warehouse, run_id=run_id, as_of=as_of), rules=rules)
 
 
 def _matches(conn: Connection, ctx: AuditContext, rule_id: str) -> Iterator[RuleMatch]:

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import click
 
+from sfsync import audit
 from sfsync.audit import (
     FINDING_STATUSES,
     AuditSummary,
     FindingRecord,
     list_findings,
-    run_audit,
     waive_finding,
 )
 from sfsync.cli._app import App, global_options, parse_iso_date, pass_app
@@ -69,14 +69,11 @@ def _print_summary(summary: AuditSummary) -> None:
 @pass_app
 def audit_command(app: App, rules: tuple[str, ...], as_of: str | None, fail_on: str | None) -> None:
     """Evaluate the rules on the warehouse, update findings, print a summary."""
-    from sfsync.warehouse import open_warehouse
+    from sfsync.context import run_context
 
     day = parse_iso_date(as_of, "--as-of")
-    warehouse = open_warehouse(app.settings.database)
-    try:
-        summary = run_audit(warehouse, app.settings, as_of=day, rules=rules or None)
-    finally:
-        warehouse.dispose()
+    with run_context(app.settings, as_of=day) as ctx:
+        summary = audit.run(ctx, rules=rules or None)
     _print_summary(summary)
     if fail_on is not None and summary.open_at_or_above(fail_on) > 0:
         sys.exit(EXIT_FINDINGS)

@@ -22,19 +22,16 @@ __all__ = ["run_command", "runs", "worker"]
 @pass_app
 def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
     """Sync, audit and write back as one recorded run (holding the run lock)."""
-    from sfsync.runner import run_once
-    from sfsync.warehouse import open_warehouse
+    from sfsync import runner
+    from sfsync.context import run_context
 
     day = parse_iso_date(as_of, "--as-of")
-    warehouse = open_warehouse(app.settings.database)
-    try:
-        # SIGTERM (a CronJob's pod going away) finishes the current page or batch first.
-        with StopSignal().on_signals(signal.SIGTERM) as stop:
-            outcome = run_once(
-                warehouse, app.settings, as_of=day, apply=apply, force=force, should_stop=stop
-            )
-    finally:
-        warehouse.dispose()
+    # SIGTERM (a CronJob's pod going away) finishes the current page or batch first.
+    with (
+        StopSignal().on_signals(signal.SIGTERM) as stop,
+        run_context(app.settings, stop=stop, as_of=day) as ctx,
+    ):
+        outcome = runner.run(ctx, apply=apply, force=force)
     stages = ", ".join(f"{name} {status}" for name, status in outcome.stages.items())
     click.echo(
         f"run {outcome.run_id}: {outcome.status} ({stages}) in {outcome.seconds:.1f}s, "

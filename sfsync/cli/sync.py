@@ -26,29 +26,22 @@ __all__ = ["sync"]
 @pass_app
 def sync(app: App, objects: tuple[str, ...], full: bool) -> None:
     """Pull changes since the last watermark (or everything) into the warehouse."""
+    from sfsync import extract
     from sfsync.config import SYNC_OBJECTS
     from sfsync.console import print_table, sync_progress
-    from sfsync.extract import run_sync
-    from sfsync.warehouse import open_warehouse
+    from sfsync.context import run_context
 
     unknown = [name for name in objects if name not in SYNC_OBJECTS]
     if unknown:
         raise UsageError(
             f"--object: unknown object {unknown[0]!r}; sfsync syncs {', '.join(SYNC_OBJECTS)}"
         )
-    warehouse = open_warehouse(app.settings.database)
-    try:
-        with sync_progress() as progress, StopSignal().on_signals(signal.SIGTERM) as stop:
-            result = run_sync(
-                warehouse,
-                app.settings,
-                objects=list(objects) or None,
-                full=full,
-                progress=progress,
-                should_stop=stop,
-            )
-    finally:
-        warehouse.dispose()
+    with (
+        sync_progress() as progress,
+        StopSignal().on_signals(signal.SIGTERM) as stop,
+        run_context(app.settings, stop=stop) as ctx,
+    ):
+        result = extract.run(ctx, objects=list(objects) or None, full=full, progress=progress)
     print_table(
         f"sync run {result.run_id}: {result.status} in {result.seconds:.1f}s, "
         f"{result.api_calls} API calls",

@@ -1,12 +1,13 @@
 """``sfsync writeback``: preview the planned Tasks and flags, or ``--apply`` them.
 
-A few lines over :func:`sfsync.writeback.run_writeback`; the preview and the apply
+A few lines over the write-back stage (:func:`sfsync.writeback.run`); the preview and the apply
 show the same plan object. Kept import-light: the library is imported when the
 command runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -183,22 +184,17 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     Exit 2 when a safety gate refuses (too many Tasks, partial sync) and nothing was
     written; exit 5 when some writes failed (they are in the ledger and retried).
     """
+    from sfsync import writeback
     from sfsync.console import printable
-    from sfsync.warehouse import open_warehouse
-    from sfsync.writeback import run_writeback
+    from sfsync.context import run_context
 
-    warehouse = open_warehouse(app.settings.database)
-    try:
-        if apply_:
-            # SIGTERM finishes the current batch; what is left stays planned.
-            with StopSignal().on_signals(signal.SIGTERM) as stop:
-                result = run_writeback(
-                    warehouse, app.settings, apply=True, force=force, should_stop=stop
-                )
-        else:
-            result = run_writeback(warehouse, app.settings, apply=False)
-    finally:
-        warehouse.dispose()
+    stop = StopSignal()
+    # With --apply, SIGTERM finishes the current batch; what is left stays planned.
+    with (
+        stop.on_signals(signal.SIGTERM) if apply_ else contextlib.nullcontext(),
+        run_context(app.settings, stop=stop) as ctx,
+    ):
+        result = writeback.run(ctx, apply=apply_, force=force)
     for warning in result.warnings:
         click.echo(f"warning: {printable(warning)}", err=True)
     if output == "json":

@@ -6,6 +6,7 @@ from sfsync.extract._sync import (
     SyncProgress,
     SyncResult,
     plan_objects,
+    run,
     run_sync,
 )
 from sfsync.extract.specs import FieldSpec, ObjectPlan, ObjectSpec, object_specs, plan_object
@@ -21,5 +22,6 @@ __all__ = [
     "object_specs",
     "plan_object",
     "plan_objects",
+    "run",
     "run_sync",
 ]

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from sfsync.chaos import crash_point
 from sfsync.config import SYNC_OBJECTS, Settings
+from sfsync.context import RunContext
 from sfsync.errors import (
     ApiError,
     BudgetExhausted,
@@ -62,11 +63,11 @@ from sfsync.extract.specs import (
 from sfsync.formats import parse_datetime
 from sfsync.logging import get_logger
 from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse, soql
+from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
-from sfsync.warehouse.lock import run_lock_held
 from sfsync.warehouse.models import SyncState, table_of
-from sfsync.warehouse.runs import error_text, record_counts, recorded_run, recording
+from sfsync.warehouse.runs import error_text
 
 __all__ = [
     "ObjectResult",
@@ -151,69 +152,39 @@ class SyncResult:
         )
 
 
-def run_sync(
-    warehouse: Warehouse,
-    settings: Settings,
+def run(
+    ctx: RunContext,
     *,
-    client: SalesforceClient | None = None,
     objects: list[str] | None = None,
     full: bool = False,
-    run_id: int | None = None,
     progress: SyncProgress | None = None,
-    should_stop: Callable[[], bool] | None = None,
 ) -> SyncResult:
-    """Sync ``objects`` (default: ``sync.objects``) and record it as a run.
+    """The sync stage: pull ``objects`` (default: ``sync.objects``) into the warehouse.
 
     Returns the result with status ``ok``, ``partial`` (API budget reached:
     ``result.error`` is the :class:`BudgetExhausted`) or ``interrupted`` (a stop
-    was requested). Other failures mark the run ``failed`` and are raised.
+    was requested). Other failures mark the run ``failed`` (with their text) and
+    are raised. On its own (no ``ctx.run_id``) the sync holds the run lock and is
+    a ``sync`` run; inside ``sfsync run`` its counts go into the whole run's.
     """
-    own_run = run_id is None
-    # A sync on its own holds the run lock (inside ``sfsync run`` the runner holds it).
-    with run_lock_held(warehouse, take=own_run):
-        return _run_sync(
-            warehouse,
-            settings,
-            client=client,
-            objects=objects,
-            full=full,
-            run_id=run_id,
-            progress=progress,
-            should_stop=should_stop,
-        )
-
-
-def _run_sync(
-    warehouse: Warehouse,
-    settings: Settings,
-    *,
-    client: SalesforceClient | None,
-    objects: list[str] | None,
-    full: bool,
-    run_id: int | None,
-    progress: SyncProgress | None,
-    should_stop: Callable[[], bool] | None,
-) -> SyncResult:
-    with recorded_run(warehouse, "sync", run_id=run_id) as record:
+    with ctx.stage("sync") as record:
         result = SyncResult(record.id)
+        record.counts = result.counts
         started = time.monotonic()
-        failing = False
         try:
-            with SalesforceClient.lease(
-                settings.salesforce, settings.sync, client=client, should_stop=should_stop
-            ) as sf:
+            with ctx.salesforce() as sf:
                 calls_before = sf.api_calls
                 syncer = _Syncer(
-                    warehouse,
-                    settings,
+                    ctx.warehouse,
+                    ctx.settings,
                     sf,
                     result,
                     progress or _EventProgress(),
-                    should_stop or (lambda: False),
+                    ctx.stop,
                     full=full,
                 )
                 try:
-                    syncer.run(objects or list(settings.sync.objects))
+                    syncer.run(objects or list(ctx.settings.sync.objects))
                     result.status = "ok"
                 except BudgetExhausted as exc:
                     result.status, result.error = "partial", exc
@@ -224,20 +195,31 @@ def _run_sync(
                 finally:
                     result.api_calls = sf.api_calls - calls_before
         except BaseException as exc:
-            failing = True
             result.status = "failed"
             result.error = exc if isinstance(exc, SfsyncError) else None
             raise
         finally:
             result.seconds = time.monotonic() - started
-            # If the sync is failing (the database, say), a failure to record its counts
-            # must not replace the error the user should read.
-            with recording(record.id, failing=failing):
-                record_counts(warehouse, record.id, result.counts())
-            record.status = result.status
-            record.api_calls = result.api_calls
-            record.error = error_text(result.error) if result.error else None
-        return result
+        record.status = result.status
+        record.api_calls = result.api_calls
+        record.error = error_text(result.error) if result.error else None
+    return result
+
+
+def run_sync(
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    client: SalesforceClient | None = None,
+    objects: list[str] | None = None,
+    full: bool = False,
+    run_id: int | None = None,
+    progress: SyncProgress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> SyncResult:
+    """:func:`run` for a caller holding a warehouse and settings (scripts, tests)."""
+    ctx = RunContext(settings, warehouse, should_stop or never, run_id=run_id, client=client)
+    return run(ctx, objects=objects, full=full, progress=progress)
 
 
 def sync_order(specs: Mapping[str, ObjectSpec], names: Iterable[str]) -> list[str]:

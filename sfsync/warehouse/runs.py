@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 
@@ -25,6 +25,7 @@ from sfsync.warehouse.models import Run
 __all__ = [
     "RUN_STATUSES",
     "RecordedRun",
+    "RunKind",
     "error_text",
     "finish_run",
     "latest_run",
@@ -37,6 +38,9 @@ __all__ = [
     "start_run",
 ]
 
+RunKind = Literal["run", "sync", "audit", "writeback"]
+"""What a run row records: a whole run, or one stage run on its own."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "ok", "partial", "failed", "interrupted")
 
 
@@ -44,7 +48,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def start_run(warehouse: Warehouse, kind: str, *, as_of: date | None = None) -> int:
+def start_run(warehouse: Warehouse, kind: RunKind, *, as_of: date | None = None) -> int:
     """Insert a ``running`` row and return its id (committed at once)."""
     with warehouse.session() as session:
         run = Run(
@@ -94,57 +98,76 @@ def error_text(exc: BaseException) -> str:
 
 @dataclass
 class RecordedRun:
-    """The run being recorded: its id, and what its end will say."""
+    """The run being recorded: its id, and what its end will say.
+
+    ``counts`` (set by the block) is called when the block ends, however it ends,
+    and what it returns is stored in ``run.counts``: a stage's typed counts, or for
+    a whole run each stage's outcome in words.
+    """
 
     id: int
     own: bool
     status: RunStatus = "ok"
     error: str | None = None
     api_calls: int | None = None
+    counts: Callable[[], StageCounts | dict[str, str]] | None = field(default=None, repr=False)
+
+    def _store_counts(self, warehouse: Warehouse, *, failing: bool) -> None:
+        if self.counts is not None:
+            with recording(self.id, failing=failing):
+                record_counts(warehouse, self.id, self.counts())
 
 
 @contextmanager
 def recorded_run(
-    warehouse: Warehouse, kind: str, *, run_id: int | None = None, as_of: date | None = None
+    warehouse: Warehouse, kind: RunKind, *, run_id: int | None = None, as_of: date | None = None
 ) -> Iterator[RecordedRun]:
     """Record a run the one way every stage and whole run does.
 
     Without ``run_id``: a ``running`` row is committed at once (a process that dies
     leaves evidence), ``run_id`` is bound to every log event, and the end records the
-    status the block set (default ``ok``), the API calls and the error text. An
-    exception records ``failed`` with its text (``interrupted`` for a stop request,
-    ``partial`` for the API budget) and goes on. With ``run_id`` (a stage inside a
-    whole run) the block runs within that run, which records itself.
+    counts, the status the block set (default ``ok``), the API calls and the error
+    text. An exception records ``failed`` with its text (``interrupted`` for a stop
+    request, ``partial`` for the API budget) and goes on. With ``run_id`` (a stage
+    inside a whole run) the block runs within that run, which records its own end;
+    the stage's counts are merged into it.
     """
     from sfsync.errors import BudgetExhausted, Interrupted
     from sfsync.logging import bind_run, unbind_run
 
-    if run_id is not None:
-        yield RecordedRun(run_id, own=False)
-        return
-    record = RecordedRun(start_run(warehouse, kind, as_of=as_of), own=True)
-    bind_run(record.id)
+    own = run_id is None
+    number = start_run(warehouse, kind, as_of=as_of) if run_id is None else run_id
+    record = RecordedRun(number, own=own)
+    if own:
+        bind_run(record.id)
     try:
         yield record
     except BaseException as exc:
-        status: RunStatus = (
-            "interrupted"
-            if isinstance(exc, Interrupted)
-            else "partial"
-            if isinstance(exc, BudgetExhausted)
-            else "failed"
-        )
-        with recording(record.id, failing=True):
-            finish_run(
-                warehouse, record.id, status, api_calls=record.api_calls, error=error_text(exc)
+        # The work is failing (the database, say): a failure to record it must not
+        # replace the error the user should read.
+        record._store_counts(warehouse, failing=True)
+        if own:
+            status: RunStatus = (
+                "interrupted"
+                if isinstance(exc, Interrupted)
+                else "partial"
+                if isinstance(exc, BudgetExhausted)
+                else "failed"
             )
+            with recording(record.id, failing=True):
+                finish_run(
+                    warehouse, record.id, status, api_calls=record.api_calls, error=error_text(exc)
+                )
         raise
     else:
-        finish_run(
-            warehouse, record.id, record.status, api_calls=record.api_calls, error=record.error
-        )
+        record._store_counts(warehouse, failing=False)
+        if own:
+            finish_run(
+                warehouse, record.id, record.status, api_calls=record.api_calls, error=record.error
+            )
     finally:
-        unbind_run()
+        if own:
+            unbind_run()
 
 
 @contextmanager

@@ -29,12 +29,13 @@ from typing import Any
 
 from sfsync.chaos import crash_point
 from sfsync.config import Settings
+from sfsync.context import RunContext
 from sfsync.errors import ApiError, BudgetExhausted, Interrupted, RetryableError, SfsyncError
 from sfsync.formats import parse_datetime
 from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient, classify_record_error, soql
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.runs import record_counts
+from sfsync.warehouse.runs import RecordedRun
 from sfsync.writeback._ledger import Ledger, LedgerOutcome, LedgerState
 from sfsync.writeback._model import PlannedAction, RecordFailure, WritebackPlan, WritebackResult
 from sfsync.writeback._text import key_from_description
@@ -595,55 +596,38 @@ def _created_at(record: dict[str, Any]) -> datetime:
 
 
 def apply_writeback(
-    warehouse: Warehouse,
-    settings: Settings,
-    plan: WritebackPlan,
-    *,
-    client: SalesforceClient | None = None,
-    run_id: int | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    ctx: RunContext, plan: WritebackPlan, *, record: RecordedRun | None = None
 ) -> WritebackResult:
     """Execute ``plan`` exactly: the writes it lists, with the keys and values it shows.
 
     Does not check the safety gates (cap, sync status): :func:`run_writeback` does.
-    ``writeback.enabled: false`` writes nothing. With ``run_id`` the counts are merged
-    into ``run.counts['writeback']`` (also when an error ends the apply).
+    ``writeback.enabled: false`` writes nothing. A client is only leased when there
+    is something to send or reconcile. With ``record`` (the recorded run it belongs
+    to) the ledger rows name that run and the counts are stored in its
+    ``counts['writeback']``, also when an error ends the apply.
     """
+    run_id = record.id if record is not None else None
     result = WritebackResult(plan, applied=True, run_id=run_id)
-    if not settings.writeback.enabled:
+    if record is not None:
+        record.counts = result.counts
+    if not ctx.settings.writeback.enabled:
         result.applied = False
         result.warnings.append("writeback.enabled is false: nothing was written")
         log.warning("writeback.disabled")
-        if run_id is not None:
-            record_counts(warehouse, run_id, result.counts())
         return result
     started = time.monotonic()
-    owned = client is None
     needs_client = bool(plan.writes) or any(a.reconcile for a in plan.actions)
-    calls_before = client.api_calls if client is not None else 0
     try:
-        if client is None and needs_client:
-            client = SalesforceClient.connect(
-                settings.salesforce, settings.sync, should_stop=should_stop
-            )
-        elif client is not None and should_stop is not None:
-            client.should_stop = should_stop
-        if client is None:
+        if not needs_client:
             # Nothing to send: only ledger housekeeping.
             if plan.abandon:
-                Ledger(warehouse).abandon(
+                Ledger(ctx.warehouse).abandon(
                     plan.abandon, "SUPERSEDED", "never sent; no longer needed"
                 )
-        else:
-            applier = _Applier(
-                warehouse,
-                settings,
-                plan,
-                client,
-                run_id,
-                should_stop or (lambda: False),
-                result,
-            )
+            return result
+        with ctx.salesforce() as client:
+            calls_before = client.api_calls
+            applier = _Applier(ctx.warehouse, ctx.settings, plan, client, run_id, ctx.stop, result)
             try:
                 applier.run()
             except BudgetExhausted as exc:
@@ -654,16 +638,12 @@ def apply_writeback(
                 # Stopped during a retry's wait: that batch stays `sent`, reconciled next run.
                 result.interrupted = True
                 log.warning("writeback.interrupted", written=result.written())
+            finally:
+                result.api_calls = client.api_calls - calls_before
     finally:
-        if client is not None:
-            result.api_calls = client.api_calls - calls_before
-            if owned:
-                client.close()
         result.seconds = time.monotonic() - started
         if result.failures or result.interrupted or result.budget_stop:
             result.status = "partial"
-        if run_id is not None:
-            record_counts(warehouse, run_id, result.counts())
         log.info(
             "writeback.applied",
             created=result.created,

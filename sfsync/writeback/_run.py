@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sfsync.config import Settings
+from sfsync.context import RunContext
 from sfsync.errors import UsageError
 from sfsync.logging import get_logger
 from sfsync.salesforce import SalesforceClient
+from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import RunCounts
-from sfsync.warehouse.runs import latest_run, record_counts, recorded_run
+from sfsync.warehouse.runs import RecordedRun, latest_run
 from sfsync.writeback._apply import apply_writeback
 from sfsync.writeback._model import WritebackPlan, WritebackResult
 from sfsync.writeback._plan import plan_writeback
 from sfsync.writeback._state import load_writeback_state
 
-__all__ = ["WritebackRefused", "run_writeback", "safety_problems"]
+__all__ = ["WritebackRefused", "run", "run_writeback", "safety_problems"]
 
 log = get_logger()
 
@@ -67,6 +68,29 @@ def _today(settings: Settings) -> date:
     return datetime.now(ZoneInfo(settings.audit.timezone)).date()
 
 
+def run(ctx: RunContext, *, apply: bool = False, force: bool = False) -> WritebackResult:
+    """The write-back stage: plan, and preview the plan or (``apply``) perform it.
+
+    Apply refuses (:class:`WritebackRefused`, exit 2, nothing written) when the plan
+    creates more than ``writeback.max_tasks_per_run`` Tasks or the latest sync was
+    not ok, unless ``force``. The day is ``ctx.as_of`` (default: today in
+    ``audit.timezone``). On its own (no ``ctx.run_id``) an apply takes the run lock
+    *before* reading the warehouse (a plan must not be made from a ledger another
+    process is changing) and is a ``writeback`` run, while a preview changes nothing
+    and records nothing. Inside a whole run the counts go into its
+    ``counts['writeback']``, previews included (marked ``applied: false``).
+    """
+    day = ctx.as_of or _today(ctx.settings)
+    if not apply and ctx.run_id is None:
+        return _plan_and_go(ctx, None, apply=False, force=force, day=day)
+    with ctx.stage("writeback", as_of=day) as record:
+        result = _plan_and_go(ctx, record, apply=apply, force=force, day=day)
+        record.status = "interrupted" if result.interrupted else result.status
+        record.api_calls = result.api_calls
+        record.error = result.budget_message()
+    return result
+
+
 def run_writeback(
     warehouse: Warehouse,
     settings: Settings,
@@ -76,71 +100,38 @@ def run_writeback(
     force: bool = False,
     run_id: int | None = None,
     today: date | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> WritebackResult:
-    """Plan the write-back and preview it, or (``apply``) perform it.
-
-    Apply refuses (:class:`WritebackRefused`, exit 2, nothing written) when the plan
-    creates more than ``writeback.max_tasks_per_run`` Tasks or the latest sync was
-    not ok, unless ``force``. Without ``run_id`` an apply takes the run lock *before*
-    reading the warehouse (a plan must not be made from a ledger another process is
-    changing) and records its own ``writeback`` run; with ``run_id`` (the runner,
-    which holds the lock) the counts are merged into that run's
-    ``counts['writeback']``, previews included (marked ``applied: false``).
-    """
-    day = today or _today(settings)
-    if not apply or run_id is not None:
-        return _plan_and_go(warehouse, settings, client, apply, force, run_id, day, should_stop)
-    from sfsync.warehouse.lock import acquire_run_lock
-
-    with (
-        acquire_run_lock(warehouse) as lock,
-        recorded_run(warehouse, "writeback", as_of=day) as record,
-    ):
-        lock.set_run(record.id)
-        result = _plan_and_go(
-            warehouse, settings, client, apply, force, record.id, day, should_stop
-        )
-        record.status = "interrupted" if result.interrupted else result.status
-        record.api_calls = result.api_calls
-        record.error = result.budget_message()
-        return result
+    """:func:`run` for a caller holding a warehouse and settings (scripts, tests)."""
+    ctx = RunContext(
+        settings, warehouse, should_stop or never, run_id=run_id, as_of=today, client=client
+    )
+    return run(ctx, apply=apply, force=force)
 
 
 def _plan_and_go(
-    warehouse: Warehouse,
-    settings: Settings,
-    client: SalesforceClient | None,
-    apply: bool,
-    force: bool,
-    run_id: int | None,
-    day: date,
-    should_stop: Callable[[], bool] | None,
+    ctx: RunContext, record: RecordedRun | None, *, apply: bool, force: bool, day: date
 ) -> WritebackResult:
-    state = load_writeback_state(warehouse, settings, today=day)
-    plan = plan_writeback(state, settings, day)
-    problems = safety_problems(warehouse, plan)
+    state = load_writeback_state(ctx.warehouse, ctx.settings, today=day)
+    plan = plan_writeback(state, ctx.settings, day)
+    problems = safety_problems(ctx.warehouse, plan)
+    run_id = record.id if record is not None else None
     if not apply:
         result = WritebackResult(plan, applied=False, run_id=run_id)
         result.warnings.extend(f"--apply would refuse: {p}" for p in problems)
-        if not settings.writeback.enabled:
+        if not ctx.settings.writeback.enabled:
             result.warnings.append("writeback.enabled is false: --apply would write nothing")
-        if run_id is not None:
-            record_counts(warehouse, run_id, result.counts())
+        if record is not None:
+            record.counts = result.counts
         return result
-    if problems and not force and settings.writeback.enabled:
-        if run_id is not None:
-            refused = WritebackResult(plan, applied=False, run_id=run_id, status="partial")
-            refused.warnings.extend(problems)
-            record_counts(warehouse, run_id, refused.counts())
+    if problems and not force and ctx.settings.writeback.enabled:
+        refused = WritebackResult(plan, applied=False, run_id=run_id, status="partial")
+        refused.warnings.extend(problems)
+        if record is not None:
+            record.counts = refused.counts
         raise WritebackRefused("write-back refused, nothing was written: " + "; ".join(problems))
     for problem in problems:
         log.warning("writeback.forced", problem=problem)
-    result = apply_writeback(
-        warehouse, settings, plan, client=client, run_id=run_id, should_stop=should_stop
-    )
-    if problems:
-        result.warnings[:0] = [f"forced: {p}" for p in problems]
-        if run_id is not None:
-            record_counts(warehouse, run_id, result.counts())
+    result = apply_writeback(ctx, plan, record=record)
+    result.warnings[:0] = [f"forced: {p}" for p in problems]
     return result

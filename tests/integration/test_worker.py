@@ -135,10 +135,10 @@ def test_a_database_that_fills_up_during_a_scheduled_run_is_reported_not_a_crash
     full = sqlite3.OperationalError("database or disk is full")
     full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
 
-    def run_once(*_args: object, **_kwargs: object) -> None:
+    def run(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("INSERT INTO run ...", {}, full)
 
-    monkeypatch.setattr("sfsync.runner.run_once", run_once)
+    monkeypatch.setattr("sfsync.runner.run", run)
     worker = Worker(settings)
     with capture_logs() as events:
         worker._run_job()

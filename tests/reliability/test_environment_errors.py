@@ -26,11 +26,9 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from sfsync import runner
 from sfsync.audit import run_audit
 from sfsync.config import DatabaseSettings, Settings
 from sfsync.devorg._http import Request, Response
-from sfsync.extract import _sync
 from sfsync.warehouse import _engine, head_revision, runs
 from sfsync.warehouse.models import Opportunity, Run
 from tests.cli_helpers import Outcome, run_cli, run_sfsync
@@ -264,8 +262,7 @@ def test_a_run_that_cannot_be_recorded_still_reports_the_original_error(
 
     # Every run records itself through warehouse.runs (record_counts, finish_run).
     monkeypatch.setattr(runs, "finish_run", database_gone)
-    for module in (_sync, runner):
-        monkeypatch.setattr(module, "record_counts", database_gone)
+    monkeypatch.setattr(runs, "record_counts", database_gone)
     env = {**org.env, "SFSYNC_SALESFORCE__CLIENT_SECRET": "not-the-secret"}
     outcome = run_cli(command, env=env)
     assert outcome.exit_code == 3, outcome.output

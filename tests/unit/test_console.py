@@ -304,11 +304,11 @@ class _NoWarehouse:
 
 @pytest.fixture
 def writeback_returns(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sfsync.warehouse
+    import sfsync.context
     import sfsync.writeback
 
-    monkeypatch.setattr(sfsync.warehouse, "open_warehouse", lambda *a, **k: _NoWarehouse())
-    monkeypatch.setattr(sfsync.writeback, "run_writeback", lambda *a, **k: evil_result())
+    monkeypatch.setattr(sfsync.context, "open_warehouse", lambda *a, **k: _NoWarehouse())
+    monkeypatch.setattr(sfsync.writeback, "run", lambda *a, **k: evil_result())
 
 
 @pytest.fixture
@@ -337,14 +337,14 @@ def test_writeback_prints_names_subjects_reasons_and_errors_as_text(
 def test_error_paragraph_from_salesforce_is_printed_without_control_characters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sfsync.warehouse
+    import sfsync.context
     import sfsync.writeback
 
     def refuse(*args: Any, **kwargs: Any) -> Result:
         raise ApiError("Salesforce: " + EVIL[2] + EVIL[3] + "\nsecond line [/bold]" + EVIL[5])
 
-    monkeypatch.setattr(sfsync.warehouse, "open_warehouse", lambda *a, **k: _NoWarehouse())
-    monkeypatch.setattr(sfsync.writeback, "run_writeback", refuse)
+    monkeypatch.setattr(sfsync.context, "open_warehouse", lambda *a, **k: _NoWarehouse())
+    monkeypatch.setattr(sfsync.writeback, "run", refuse)
     outcome = run_cli("--log-format", "json", "writeback")
     assert outcome.exit_code != 0
     human = [line for line in outcome.stderr.splitlines() if not line.startswith("{")]

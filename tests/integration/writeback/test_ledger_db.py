@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from sfsync.config import DatabaseSettings, Settings
+from sfsync.context import RunContext
 from sfsync.errors import ApiError, BudgetExhausted, RetryableError
+from sfsync.stop import never
 from sfsync.warehouse import Warehouse, open_warehouse, upgrade
 from sfsync.warehouse.models import Finding, Opportunity, Task, User, WritebackLedger
 from sfsync.writeback import apply_writeback, load_writeback_state, plan_writeback
@@ -188,9 +190,15 @@ def _settings(**writeback: Any) -> Settings:
     return Settings.model_validate({"writeback": writeback})
 
 
-def _apply(warehouse: Warehouse, client: FakeSalesforce, settings: Settings, **kw: Any) -> Any:
+def _apply(
+    warehouse: Warehouse,
+    client: FakeSalesforce,
+    settings: Settings,
+    should_stop: Callable[[], bool] = never,
+) -> Any:
     plan = plan_writeback(load_writeback_state(warehouse, settings), settings, TODAY)
-    return plan, apply_writeback(warehouse, settings, plan, client=client, **kw)  # type: ignore[arg-type]
+    ctx = RunContext(settings, warehouse, should_stop, client=client)  # type: ignore[arg-type]
+    return plan, apply_writeback(ctx, plan)
 
 
 def _ledger(warehouse: Warehouse) -> dict[str, Any]:
