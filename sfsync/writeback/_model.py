@@ -27,6 +27,7 @@ __all__ = [
     "RecordFailure",
     "TaskView",
     "UserView",
+    "WaiverView",
     "WritebackPlan",
     "WritebackResult",
     "WritebackState",
@@ -72,6 +73,16 @@ class OpportunityView:
 
 
 @dataclass(frozen=True)
+class WaiverView:
+    """The admin's waiver behind a waived finding (the latest for its rule and deal)."""
+
+    reason: str
+    until: date
+    created_at: datetime | None = None
+    created_by: str | None = None
+
+
+@dataclass(frozen=True)
 class FindingView:
     id: int
     rule: str
@@ -80,6 +91,7 @@ class FindingView:
     details: Mapping[str, Any]
     opened_at: datetime | None = None
     resolved_at: datetime | None = None
+    waiver: WaiverView | None = None
 
 
 @dataclass(frozen=True)

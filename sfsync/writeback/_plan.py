@@ -41,7 +41,13 @@ from sfsync.writeback._model import (
     WritebackState,
 )
 from sfsync.writeback._retry import next_attempt_day
-from sfsync.writeback._text import completed_description, task_description, task_subject
+from sfsync.writeback._text import (
+    completed_description,
+    completion_note,
+    task_description,
+    task_subject,
+    waiver_note,
+)
 
 __all__ = ["OwnerChoice", "choose_owner", "plan_writeback"]
 
@@ -326,7 +332,13 @@ class _Planner:
                     reconcile=True,
                 )
         if live.status == "waived":
-            self._skip(p, "waived", "the finding is waived: reported, never written back", live)
+            # The admin decided the deal is fine: its open Tasks are completed with a note
+            # saying who, why and until when; nothing new is written while the waiver holds.
+            closing = own + [s for s in others if s.kind == "open"]
+            if not self._close_pair(p, closing, live, opp=self._opp(p.opportunity_id)):
+                self._skip(
+                    p, "waived", "the finding is waived: no Task while the waiver holds", live
+                )
             return
         opp = self._opp(p.opportunity_id)
         if opp is None or opp.is_deleted:
@@ -386,18 +398,23 @@ class _Planner:
                 return
             self._create(p, live, opp, row.key, reason, retry=row)
             return
-        gone = [s for s in own if s.kind in ("closed_by_person", "deleted")]
+        # A live finding's own Task closed by sfsync was completed for a waiver that has
+        # since expired: like a Task a person closed, a new one follows after renotify days.
+        gone = [s for s in own if s.kind in ("closed_by_person", "closed_by_us", "deleted")]
         if gone:
             last = max(gone, key=lambda s: self._closed_at(s) or datetime.min.replace(tzinfo=UTC))
             closed_on = self._local_date(self._closed_at(last))
             verb = "deleted" if last.kind == "deleted" else "completed"
+            who = (
+                "sfsync (for a waiver, now expired)" if last.kind == "closed_by_us" else "a person"
+            )
             if closed_on is not None:
                 due = closed_on + timedelta(days=self.wb.renotify_after_days)
                 if self.today < due:
                     self._skip(
                         p,
                         "renotify_pending",
-                        f"a person {verb} the Task on {closed_on.isoformat()} while the problem "
+                        f"{who} {verb} the Task on {closed_on.isoformat()} while the problem "
                         f"persists: a new one on {due.isoformat()} "
                         f"(writeback.renotify_after_days = {self.wb.renotify_after_days})",
                         live,
@@ -435,7 +452,11 @@ class _Planner:
         )
 
     def _closed_at(self, status: _TaskStatus) -> datetime | None:
-        return status.task.closed_at if status.task else None
+        closed = status.task.closed_at if status.task else None
+        if closed is None and status.kind == "closed_by_us" and status.task_id:
+            completion = self.index.completions.get(status.task_id)
+            closed = completion.updated_at if completion else None
+        return closed
 
     @staticmethod
     def _n(status: _TaskStatus) -> int:
@@ -507,7 +528,21 @@ class _Planner:
 
     def _resolved_pair(self, p: _Pair, statuses: list[_TaskStatus]) -> None:
         finding = max(p.resolved, key=lambda f: f.id) if p.resolved else None
-        opp = self._opp(p.opportunity_id)
+        self._close_pair(p, statuses, finding, opp=self._opp(p.opportunity_id))
+
+    def _close_pair(
+        self,
+        p: _Pair,
+        statuses: list[_TaskStatus],
+        finding: FindingView | None,
+        *,
+        opp: OpportunityView | None,
+    ) -> bool:
+        """Complete the pair's open Tasks: its finding resolved, or is waived (then the note
+        says who waived it, why and until when). Unsent writes are abandoned, writes in
+        doubt reconciled first. True when an action (a completion, a wait) is planned."""
+        waiver = finding.waiver if finding is not None and finding.status == "waived" else None
+        what = "is waived" if waiver is not None else "resolved"
         for status in statuses:
             if status.kind == "unsent" and status.row is not None:
                 self.abandon.append(status.row.key)
@@ -515,12 +550,13 @@ class _Planner:
                 self._skip(
                     p,
                     "in_doubt",
-                    "the finding resolved while its Task was being sent: reconciled now, "
+                    f"the finding {what} while its Task was being sent: reconciled now, "
                     "completed next run if it exists",
                     finding,
                     key=status.row.key,
                     reconcile=True,
                 )
+        before = len(self.actions)
         for status in statuses:
             if status.kind != "open" or status.task_id is None:
                 continue
@@ -545,6 +581,18 @@ class _Planner:
             if previous is None and status.row is not None:
                 previous = _str_or_none(status.row.payload.get("Description"))
             finding_id = status.finding_id
+            if waiver is not None:
+                note = waiver_note(
+                    self.today,
+                    finding_id,
+                    by=waiver.created_by,
+                    reason=waiver.reason,
+                    until=waiver.until,
+                )
+                by = f" by {waiver.created_by}" if waiver.created_by else ""
+                reason = f"the finding is waived{by} until {waiver.until.isoformat()}"
+            else:
+                note, reason = completion_note(self.today, finding_id), "the finding resolved"
             self.actions.append(
                 PlannedAction(
                     "complete_task",
@@ -553,14 +601,15 @@ class _Planner:
                     finding_id=finding_id,
                     opportunity_name=opp.name,
                     key=complete_key(status.task_id),
-                    reason="the finding resolved",
+                    reason=reason,
                     owner_id=status.task.owner_id if status.task else None,
                     status=self.wb.completed_status,
-                    description=completed_description(previous, self.today, finding_id),
+                    description=completed_description(previous, note),
                     task_id=status.task_id,
                     attempts=self._completion_attempts(status.task_id),
                 )
             )
+        return len(self.actions) > before
 
     def _completion_attempts(self, task_id: str) -> int:
         row = self.index.completions.get(task_id)

@@ -1,8 +1,9 @@
 """Loading what the planner needs from the warehouse: a handful of set-based queries.
 
-- findings: every live one (open or waived), plus resolved ones that still have a
-  Task write to finish (an sfsync Task not known closed or deleted and not yet
-  completed by us, or a ledger row never confirmed);
+- findings: every live one (open or waived, with the waiver behind a waived one),
+  plus resolved ones that still have a Task write to finish (an sfsync Task not
+  known closed or deleted and not yet completed by us, or a ledger row never
+  confirmed);
 - the ledger rows of those findings' opportunities, plus every row not in a final
   state anywhere;
 - the synced sfsync Tasks of those opportunities and of those ledger rows;
@@ -22,7 +23,15 @@ from sqlalchemy.engine import Connection
 from sfsync.config import Settings
 from sfsync.formats import parse_datetime
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.models import Finding, Opportunity, Task, User, WritebackLedger, table_of
+from sfsync.warehouse.models import (
+    Finding,
+    Opportunity,
+    Task,
+    User,
+    Waiver,
+    WritebackLedger,
+    table_of,
+)
 from sfsync.writeback._model import (
     FindingView,
     LedgerState,
@@ -30,6 +39,7 @@ from sfsync.writeback._model import (
     OpportunityView,
     TaskView,
     UserView,
+    WaiverView,
     WritebackState,
 )
 from sfsync.writeback._text import key_from_description
@@ -41,6 +51,7 @@ L = table_of(WritebackLedger)
 T = table_of(Task)
 O = table_of(Opportunity)  # noqa: E741 - the warehouse table, named like its siblings
 U = table_of(User)
+W = table_of(Waiver)
 
 LIVE = ("open", "waived")
 UNFINISHED = ("planned", "sent", "failed")
@@ -90,17 +101,21 @@ def _finding_filter() -> Any:
 
 
 def _findings(conn: Connection) -> list[FindingView]:
-    rows = conn.execute(
-        select(
-            F.c.id,
-            F.c.rule,
-            F.c.opportunity_id,
-            F.c.status,
-            F.c.details,
-            F.c.opened_at,
-            F.c.resolved_at,
-        ).where(_finding_filter())
+    rows = list(
+        conn.execute(
+            select(
+                F.c.id,
+                F.c.rule,
+                F.c.opportunity_id,
+                F.c.status,
+                F.c.details,
+                F.c.opened_at,
+                F.c.resolved_at,
+            ).where(_finding_filter())
+        )
     )
+    waived = {(str(r.rule), str(r.opportunity_id)) for r in rows if r.status == "waived"}
+    waivers = _waivers(conn, waived) if waived else {}
     return [
         FindingView(
             int(r.id),
@@ -110,9 +125,23 @@ def _findings(conn: Connection) -> list[FindingView]:
             dict(r.details or {}),
             r.opened_at,
             r.resolved_at,
+            waiver=waivers.get((str(r.rule), str(r.opportunity_id))),
         )
         for r in rows
     ]
+
+
+def _waivers(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], WaiverView]:
+    """The latest waiver of each (rule, opportunity) pair."""
+    latest: dict[tuple[str, str], WaiverView] = {}
+    opportunity_ids = sorted({opp for _, opp in pairs})
+    for chunk in _chunks(opportunity_ids):
+        query = select(W).where(W.c.opportunity_id.in_(chunk)).order_by(W.c.id)
+        for r in conn.execute(query):
+            pair = (str(r.rule), str(r.opportunity_id))
+            if pair in pairs:
+                latest[pair] = WaiverView(str(r.reason), r.until, r.created_at, r.created_by)
+    return latest
 
 
 def _ledger(conn: Connection, opportunity_ids: Sequence[str]) -> list[LedgerView]:

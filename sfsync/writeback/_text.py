@@ -23,6 +23,7 @@ __all__ = [
     "key_from_description",
     "task_description",
     "task_subject",
+    "waiver_note",
 ]
 
 SUBJECT_MAX = 255
@@ -79,9 +80,25 @@ def completion_note(today: date, finding_id: int | None) -> str:
     return f"sfsync, {today.isoformat()}: resolved, the problem is no longer present{ref}."
 
 
-def completed_description(previous: str | None, today: date, finding_id: int | None) -> str:
-    """The description with the completion note appended (kept under 32,000 characters)."""
-    note = completion_note(today, finding_id)
+FOR_GOOD = date(9999, 12, 31)
+
+
+def waiver_note(
+    today: date, finding_id: int | None, *, by: str | None, reason: str, until: date
+) -> str:
+    """Why a Task is completed although the problem is still there: an admin waived it."""
+    ref = f" (finding {finding_id})" if finding_id is not None else ""
+    who = f"by {by}" if by else "by an admin"
+    until_text = "for good" if until >= FOR_GOOD else f"until {until.isoformat()}"
+    return (
+        f"sfsync, {today.isoformat()}: waived {who} {until_text}{ref}. Reason: "
+        f"{reason.strip()}. If the problem is still there when the waiver ends, "
+        "a new Task follows."
+    )
+
+
+def completed_description(previous: str | None, note: str) -> str:
+    """The description with the completion ``note`` appended (kept under 32,000 characters)."""
     base = (previous or "").rstrip()
     text = f"{base}\n\n{note}" if base else note
     if len(text) > DESCRIPTION_MAX:
