@@ -17,27 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sfsync.audit._api import (
-        FINDING_STATUSES,
         AuditSummary,
-        FindingRecord,
         RuleCounts,
         WaiverResult,
-        list_findings,
         run,
         run_audit,
         slip_metrics,
         waive_finding,
     )
+    from sfsync.audit._findings import FINDING_STATUSES, FindingRecord, list_findings
     from sfsync.audit._slipping import SlipMetrics
 
 _EXPORTS = {
-    "FINDING_STATUSES": "sfsync.audit._api",
+    "FINDING_STATUSES": "sfsync.audit._findings",
     "AuditSummary": "sfsync.audit._api",
-    "FindingRecord": "sfsync.audit._api",
+    "FindingRecord": "sfsync.audit._findings",
     "RuleCounts": "sfsync.audit._api",
     "SlipMetrics": "sfsync.audit._slipping",
     "WaiverResult": "sfsync.audit._api",
-    "list_findings": "sfsync.audit._api",
+    "list_findings": "sfsync.audit._findings",
     "run": "sfsync.audit._api",
     "run_audit": "sfsync.audit._api",
     "slip_metrics": "sfsync.audit._api",

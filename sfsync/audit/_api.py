@@ -1,4 +1,4 @@
-"""The audit's public operations: run the rules, list findings, waive, slip metrics."""
+"""The audit's public operations: run the rules, waive, slip metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sfsync.audit._context import (
     audit_settings,
     build_context,
 )
+from sfsync.audit._ids import record_id
 from sfsync.audit._lifecycle import (
     FINDING,
     ResultLoader,
@@ -31,25 +32,20 @@ from sfsync.audit.rules import RuleMatch, check_rule_ids, get_rule, select_rules
 from sfsync.config import AuditSettings, Settings
 from sfsync.context import RunContext
 from sfsync.errors import UsageError
-from sfsync.formats import id15_to_18, is_salesforce_id
 from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally
 from sfsync.warehouse.models import Waiver
 
 __all__ = [
-    "FINDING_STATUSES",
     "AuditSummary",
-    "FindingRecord",
     "RuleCounts",
     "WaiverResult",
-    "list_findings",
     "run_audit",
     "slip_metrics",
     "waive_finding",
 ]
 
-FINDING_STATUSES = ("open", "resolved", "waived", "all")
 _WAIVER = cast(Table, Waiver.__table__)
 
 
@@ -235,104 +231,6 @@ def slip_metrics(
             yield slip_values(ctx, row)
 
 
-# --------------------------------------------------------------------------- findings
-
-
-@dataclass(frozen=True)
-class FindingRecord:
-    """A finding as listed and exported (``as_dict`` has the export's exact keys)."""
-
-    id: int
-    rule: str
-    opportunity_id: str
-    opportunity_name: str | None
-    owner_id: str | None
-    status: str
-    profile: str
-    severity: str
-    opened_at: datetime
-    resolved_at: datetime | None
-    details: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "opportunity_id": self.opportunity_id,
-            "opportunity_name": self.opportunity_name,
-            "owner_id": self.owner_id,
-            "status": self.status,
-            "profile": self.profile,
-            "severity": self.severity,
-            "opened_at": _iso_utc(self.opened_at),
-            "resolved_at": None if self.resolved_at is None else _iso_utc(self.resolved_at),
-            "details": self.details,
-        }
-
-
-def _iso_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _record_id(value: str, what: str) -> str:
-    text = value.strip()
-    if not is_salesforce_id(text):
-        raise UsageError(f"{what}: {value!r} is not a Salesforce record id (15 or 18 characters)")
-    return id15_to_18(text)
-
-
-def list_findings(
-    warehouse: Warehouse,
-    *,
-    status: str = "open",
-    rules: Sequence[str] | None = None,
-    owner_id: str | None = None,
-) -> list[FindingRecord]:
-    """Findings with their opportunity's current name and owner, oldest first per rule."""
-    if status not in FINDING_STATUSES:
-        raise UsageError(f"--status: {status!r} is not one of {', '.join(FINDING_STATUSES)}")
-    f = FINDING
-    query = (
-        select(
-            f.c.id,
-            f.c.rule,
-            f.c.opportunity_id,
-            OPP.c.name.label("opportunity_name"),
-            OPP.c.owner_id,
-            f.c.status,
-            f.c.profile,
-            f.c.severity,
-            f.c.opened_at,
-            f.c.resolved_at,
-            f.c.details,
-        )
-        .select_from(f.outerjoin(OPP, OPP.c.id == f.c.opportunity_id))
-        .order_by(f.c.rule, f.c.opened_at, f.c.opportunity_id, f.c.id)
-    )
-    if status != "all":
-        query = query.where(f.c.status == status)
-    if rules:
-        query = query.where(f.c.rule.in_(check_rule_ids(rules)))
-    if owner_id is not None:
-        query = query.where(OPP.c.owner_id == _record_id(owner_id, "--owner"))
-    with warehouse.engine.connect() as conn:
-        return [
-            FindingRecord(
-                id=row.id,
-                rule=row.rule,
-                opportunity_id=row.opportunity_id,
-                opportunity_name=row.opportunity_name,
-                owner_id=row.owner_id,
-                status=row.status,
-                profile=row.profile,
-                severity=row.severity,
-                opened_at=row.opened_at,
-                resolved_at=row.resolved_at,
-                details=dict(row.details or {}),
-            )
-            for row in conn.execute(query)
-        ]
-
-
 # --------------------------------------------------------------------------- waivers
 
 
@@ -360,14 +258,14 @@ def waive_finding(
 ) -> WaiverResult:
     """Waive (rule, opportunity) until a date; a live finding becomes ``waived`` at once.
 
-    A waived finding is still reported but never written back. Bad input is a
-    usage error naming the value (exit 2), and nothing is written.
+    A waived finding is still reported; the next write-back completes its open Task.
+    Bad input is a usage error naming the value (exit 2), and nothing is written.
     """
     from zoneinfo import ZoneInfo
 
     audit = audit_settings(settings)
     check_rule_ids([rule], "RULE")
-    opp_id = _record_id(opportunity_id, "OPP_ID")
+    opp_id = record_id(opportunity_id, "OPP_ID")
     if not reason.strip():
         raise UsageError("--reason: must say why the finding is waived (got an empty reason)")
     today = today or today_in(ZoneInfo(audit.timezone))

@@ -30,7 +30,7 @@ COMMANDS = {
     "worker": "sfsync.cli.run:worker",
     "runs": "sfsync.cli.run:runs",
     "audit": "sfsync.cli.audit:audit_command",
-    "findings": "sfsync.cli.audit:findings_command",
+    "findings": "sfsync.cli.findings:findings_command",
     "waive": "sfsync.cli.audit:waive_command",
     "writeback": "sfsync.cli.writeback:writeback_command",
     "report": "sfsync.cli.report:report_command",

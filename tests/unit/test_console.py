@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sfsync import console
-from sfsync.audit._api import FindingRecord
+from sfsync.audit import FindingRecord
 from sfsync.errors import ApiError
 from sfsync.writeback import LedgerView, PlannedAction, RecordFailure, WritebackPlan
 from sfsync.writeback import WritebackResult as Result
@@ -206,7 +206,7 @@ def finding(number: int, name: str | None, details: dict[str, Any]) -> FindingRe
 
 
 def test_findings_csv_neutralises_every_formula_cell(capsys: pytest.CaptureFixture[str]) -> None:
-    from sfsync.cli.audit import EXPORT_COLUMNS, _write_csv
+    from sfsync.cli.findings import EXPORT_COLUMNS, _write_csv
 
     findings = [finding(n, name, {"k": -1, "note": name}) for n, name in enumerate(FORMULAS)]
     findings += [finding(90 + n, name, {}) for n, name in enumerate(NOT_FORMULAS)]
