@@ -81,3 +81,38 @@ def test_no_secret_appears_in_any_output_of_a_verbose_run(running_org: OrgFactor
         text = outcome.stdout + outcome.stderr
         for secret in secrets + tokens:
             assert secret not in text
+
+
+def test_a_field_a_rule_or_the_writeback_needs_that_the_org_lacks_fails_check_with_exit_2(
+    running_org: OrgFactory,
+) -> None:
+    """An audit would fail on it (exit 2) every night: check must fail first, naming it."""
+    org = running_org(
+        data=sample_org_data(5),
+        extra={
+            "audit": {"fields": {"rev_rec_terms": "Rev_Rec_Termz__c"}},
+            "writeback": {"flags": {"enabled": True, "rules_field": "No_Such_Flags__c"}},
+        },
+    )
+    outcome = run_cli("check", env=org.env)
+    assert outcome.exit_code == 2, outcome.output
+    failed = [line for line in outcome.stdout.splitlines() if "FAIL" in line or "✗" in line]
+    text = "\n".join(failed) or outcome.stdout
+    assert "audit.fields.rev_rec_terms" in text
+    assert "Rev_Rec_Termz__c" in text
+    assert "writeback.flags.rules_field" in text
+    assert "No_Such_Flags__c" in text
+
+
+def test_a_field_only_a_disabled_rule_needs_does_not_fail_check(running_org: OrgFactory) -> None:
+    org = running_org(
+        data=sample_org_data(5),
+        extra={
+            "audit": {
+                "fields": {"rev_rec_terms": "Rev_Rec_Termz__c"},
+                "rules": {"missing_rev_rec_terms": {"enabled": False}},
+            }
+        },
+    )
+    outcome = run_cli("check", env=org.env)
+    assert outcome.exit_code == 0, outcome.output
