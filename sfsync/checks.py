@@ -160,10 +160,32 @@ def _salesforce_details(
     fields = sum(len(p.fields) for p in plans.values())
     absent = f"; not in this org: {', '.join(skipped)}" if skipped else ""
     yield CheckResult("objects", True, f"{len(plans)} readable, {fields} fields{absent}")
+    missing = _missing_needed_fields(settings, plans)
+    for key, name in missing:
+        yield CheckResult(
+            "fields",
+            False,
+            f"{key}: Opportunity.{name} does not exist in this org or the integration user "
+            "cannot read it; every audit (or write-back) would fail on it",
+            EXIT_USAGE,
+        )
+    named = {f"(from {key})" for key, _ in missing}
     for plan in plans.values():
         for warning in plan.warnings:
-            yield CheckResult("fields", True, warning, warning=True)
+            if not any(mark in warning for mark in named):
+                yield CheckResult("fields", True, warning, warning=True)
     yield from _writeback_targets(client, loaded, plans)
+
+
+def _missing_needed_fields(settings: Any, plans: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fields an enabled rule or the write-back needs that the org does not serve."""
+    from sfsync.audit.rules import required_fields as audit_fields
+    from sfsync.writeback import required_fields as writeback_fields
+
+    opportunity = plans.get("Opportunity")
+    served = {f.name.lower() for f in opportunity.fields} if opportunity is not None else set()
+    needed = audit_fields(settings.audit) + writeback_fields(settings)
+    return [(key, name) for key, name in needed if name.lower() not in served]
 
 
 def _writeback_targets(

@@ -263,16 +263,9 @@ def _check_fields(conn: Connection, settings: AuditSettings, rules: tuple[str, .
     Salesforce returns every queried field, nulls included, so a field that is
     in no record was never pulled: a typo, or a field the org does not have.
     """
-    from sfsync.audit.rules import get_rule  # the rules import this module
+    from sfsync.audit.rules import required_fields  # the rules import this module
 
-    wanted: list[tuple[str, str]] = []
-    for rule in rules:
-        wanted += [w for w in get_rule(rule).required_fields(settings) if w not in wanted]
-    uses_instrument = any(get_rule(r).uses_instrument for r in rules)
-    if settings.instrument.field is not None and uses_instrument:
-        wanted.append(("audit.instrument.field", settings.instrument.field))
-    if settings.scope.field is not None and rules:
-        wanted.append(("audit.scope.field", settings.scope.field))
+    wanted = required_fields(settings, rules)
     if not wanted:
         return
     live = OPP.c.is_deleted.is_(False)

@@ -26,7 +26,13 @@ from sfsync.writeback._model import (
 )
 from sfsync.writeback._plan import choose_owner, plan_writeback
 from sfsync.writeback._retry import next_attempt_day
-from sfsync.writeback._run import WritebackRefused, run, run_writeback, safety_problems
+from sfsync.writeback._run import (
+    WritebackRefused,
+    required_fields,
+    run,
+    run_writeback,
+    safety_problems,
+)
 from sfsync.writeback._state import load_writeback_state
 
 __all__ = [
@@ -51,6 +57,7 @@ __all__ = [
     "load_writeback_state",
     "next_attempt_day",
     "plan_writeback",
+    "required_fields",
     "run",
     "run_writeback",
     "safety_problems",

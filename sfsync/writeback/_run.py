@@ -19,7 +19,7 @@ from sfsync.writeback._model import WritebackPlan, WritebackResult
 from sfsync.writeback._plan import plan_writeback
 from sfsync.writeback._state import load_writeback_state
 
-__all__ = ["WritebackRefused", "run", "run_writeback", "safety_problems"]
+__all__ = ["WritebackRefused", "required_fields", "run", "run_writeback", "safety_problems"]
 
 log = get_logger()
 
@@ -62,6 +62,17 @@ def safety_problems(warehouse: Warehouse, plan: WritebackPlan) -> list[str]:
             "data (sync again, or use --force)"
         )
     return problems
+
+
+def required_fields(settings: Settings) -> list[tuple[str, str]]:
+    """``(config key, Opportunity field)`` pairs the write-back writes (the flags, when on)."""
+    flags = settings.writeback.flags
+    if not (settings.writeback.enabled and flags.enabled):
+        return []
+    return [
+        ("writeback.flags.rules_field", flags.rules_field),
+        ("writeback.flags.extensions_field", flags.extensions_field),
+    ]
 
 
 def _today(settings: Settings) -> date:

@@ -20,6 +20,7 @@ from sfsync.audit.rules._base import (
     get_rule,
     register,
     registered,
+    required_fields,
     rule_ids,
     select_rules,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "get_rule",
     "register",
     "registered",
+    "required_fields",
     "rule_ids",
     "select_rules",
 ]

@@ -211,3 +211,20 @@ def select_rules(settings: AuditSettings, rules: Sequence[str] | None) -> tuple[
                 f"--rule: rule {rule!r} is disabled (audit.rules.{rule}.enabled is false)"
             )
     return tuple(r for r in rule_ids() if r in chosen)
+
+
+def required_fields(
+    settings: AuditSettings, rules: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(config key, Opportunity field)`` pairs the audit of ``rules`` (default: the enabled
+    ones) reads: each rule's own, the instrument field when a rule uses it, the scope field."""
+    chosen = select_rules(settings, None) if rules is None else tuple(rules)
+    wanted: list[tuple[str, str]] = []
+    for rule in chosen:
+        wanted += [w for w in get_rule(rule).required_fields(settings) if w not in wanted]
+    uses_instrument = any(get_rule(r).uses_instrument for r in chosen)
+    if settings.instrument.field is not None and uses_instrument:
+        wanted.append(("audit.instrument.field", settings.instrument.field))
+    if settings.scope.field is not None and chosen:
+        wanted.append(("audit.scope.field", settings.scope.field))
+    return wanted
