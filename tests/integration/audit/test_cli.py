@@ -10,6 +10,7 @@ import pytest
 
 from tests.cli_helpers import run_cli
 from tests.integration.audit.conftest import ExamplesWarehouse
+from tests.integration.audit.load import new_warehouse
 
 EXPORT_KEYS = [
     "rule",
@@ -40,7 +41,7 @@ def test_audit_prints_a_summary_and_fail_on_sets_the_exit_code(
 ) -> None:
     ew = examples_warehouse
     upgraded(ew)
-    plain = run_cli("audit", "--as-of", "2024-08-15", env=env(ew))
+    plain = run_cli("audit", "--as-of", "2024-08-15", "--record", env=env(ew))
     assert plain.exit_code == 0, plain.output
     lines = plain.stdout.splitlines()
     assert lines[0].startswith("audit run 1, as of 2024-08-15")
@@ -48,7 +49,7 @@ def test_audit_prints_a_summary_and_fail_on_sets_the_exit_code(
     assert lines[2].split() == ["close_date_past", "error", "4", "4", "0", "0"]
     assert "open findings: 4 error, 9 warn" in plain.stdout
 
-    again = run_cli("audit", "--as-of", "2024-08-15", "--fail-on", "error", env=env(ew))
+    again = run_cli("audit", "--as-of", "2024-08-15", "--record", "--fail-on", "error", env=env(ew))
     assert again.exit_code == 1
     assert again.stdout.splitlines()[2].split() == ["close_date_past", "error", "4", "0", "0", "0"]
 
@@ -77,7 +78,7 @@ def test_audit_usage_errors_exit_2_naming_the_value(
 
 def test_findings_json_has_exactly_the_export_keys(examples_warehouse: ExamplesWarehouse) -> None:
     ew = examples_warehouse
-    assert run_cli("audit", "--as-of", "2024-08-15", env=env(ew)).exit_code == 0
+    assert run_cli("audit", "--as-of", "2024-08-15", "--record", env=env(ew)).exit_code == 0
     outcome = run_cli("findings", "--format", "json", "--rule", "close_date_slipping", env=env(ew))
     assert outcome.exit_code == 0, outcome.output
     findings = json.loads(outcome.stdout)
@@ -96,7 +97,7 @@ def test_findings_json_has_exactly_the_export_keys(examples_warehouse: ExamplesW
 
 def test_findings_csv_and_table_and_filters(examples_warehouse: ExamplesWarehouse) -> None:
     ew = examples_warehouse
-    run_cli("audit", "--as-of", "2024-08-15", env=env(ew))
+    run_cli("audit", "--as-of", "2024-08-15", "--record", env=env(ew))
     outcome = run_cli("findings", "--format", "csv", env=env(ew))
     rows = list(csv.reader(io.StringIO(outcome.stdout)))
     assert rows[0] == EXPORT_KEYS
@@ -122,7 +123,7 @@ def test_findings_csv_and_table_and_filters(examples_warehouse: ExamplesWarehous
 
 def test_waive_applies_at_once_and_bad_input_exits_2(examples_warehouse: ExamplesWarehouse) -> None:
     ew = examples_warehouse
-    run_cli("audit", "--as-of", "2024-08-15", env=env(ew))
+    run_cli("audit", "--as-of", "2024-08-15", "--record", env=env(ew))
     opp = ew.ids[10]
     ok = run_cli(
         "waive", "missing_rev_rec_terms", opp, "--reason", "agreed", "--until", "2099-12-31",
@@ -168,3 +169,12 @@ def test_commands_on_a_missing_warehouse_exit_2() -> None:
         outcome = run_cli(*args)
         assert outcome.exit_code == 2
         assert "sfsync db upgrade" in outcome.stderr
+
+
+def test_an_audit_before_any_sync_says_the_warehouse_is_empty(db_url: str) -> None:
+    """Not a configuration problem ("stage 'Qualify' cannot be ranked"): nothing was synced."""
+    new_warehouse(db_url).dispose()
+    outcome = run_cli("audit", env={"SFSYNC_DATABASE_URL": db_url})
+    assert outcome.exit_code == 2, outcome.output
+    assert "the warehouse is empty: run `sfsync sync` first" in outcome.stderr
+    assert "cannot be ranked" not in outcome.stderr
