@@ -169,6 +169,7 @@ def build_context(
     rules: tuple[str, ...],
 ) -> AuditContext:
     """Read the reference tables and validate the settings against them (exit 2 on error)."""
+    _check_synced(conn)
     tz = ZoneInfo(settings.timezone)
     fiscal_month, fiscal_source = _fiscal_year_start_month(conn, settings)
     stage_ranks, stage_source = _stage_ranks(conn, settings)
@@ -189,6 +190,19 @@ def build_context(
         stage_ranks=stage_ranks,
         stage_source=stage_source,
         closed_stages=_closed_stages(conn),
+    )
+
+
+def _check_synced(conn: Connection) -> None:
+    """An audit of a warehouse nothing was synced into is a usage error, said as such (not
+    as the configuration problems it would otherwise trip over first)."""
+    if conn.execute(select(OPP.c.id).limit(1)).first() is not None:
+        return
+    if conn.execute(select(_STAGE.c.id).limit(1)).first() is not None:
+        return  # an org without opportunities, synced: the audit finds nothing
+    raise UsageError(
+        "the warehouse is empty: run `sfsync sync` first (no Opportunity and no "
+        "OpportunityStage has been synced into it)"
     )
 
 
