@@ -49,6 +49,33 @@ def test_run_apply_records_every_stage_and_is_idempotent(running_org: OrgFactory
     assert '"kind": "run"' in runs.stdout
 
 
+def test_run_ends_with_a_summary_of_rows_findings_and_tasks(running_org: OrgFactory) -> None:
+    """dbt-style: the last line says what the run did, so a terminal user needs no query."""
+    org = running_org(300)
+    outcome = run_cli("run", "--apply", env=org.env)
+    assert outcome.exit_code == 0, outcome.output
+    warehouse = org.warehouse()
+    with warehouse.session() as session:
+        run = session.scalars(select(Run).where(Run.kind == "run")).one()
+    counts = run.counts
+    synced = sum(o["upserted"] for o in counts["sync"]["objects"].values())
+    audit = counts["audit"]
+    open_total = sum(audit["open_by_severity"].values())
+    created = counts["writeback"]["created"]
+    last = outcome.stdout.strip().splitlines()[-1]
+    assert last.startswith("Done."), outcome.stdout
+    assert f"synced {synced:,} rows" in last
+    assert f"findings open {open_total:,}" in last
+    for severity, n in audit["open_by_severity"].items():
+        assert f"{severity} {n:,}" in last
+    assert f"Tasks created {created:,}" in last
+    assert "completed 0" in last
+    assert "failed 0" in last
+
+    preview = run_cli("run", env=org.env)
+    assert "Tasks to create" in preview.stdout.strip().splitlines()[-1]
+
+
 def test_two_runs_at_once_one_runs_the_other_exits_6(running_org: OrgFactory) -> None:
     """Started together, one run takes the lock and completes; the other is refused."""
     org = running_org(300, faults=FaultSpec(latency_ms=300), extra={"sync": {"page_size": 200}})
