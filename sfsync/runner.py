@@ -53,6 +53,38 @@ class RunOutcome:
     seconds: float = 0.0
     error: SfsyncError | None = None
 
+    def summary(self) -> str:
+        """One dbt-style line: rows synced, findings per severity, Tasks written (or planned)."""
+        parts = []
+        if self.sync is not None:
+            rows = sum(o.upserted for o in self.sync.objects.values())
+            parts.append(f"synced {rows:,} rows")
+        if self.audit is not None:
+            open_total = sum(self.audit.open_by_severity.values())
+            by_severity = ", ".join(
+                f"{severity} {n:,}" for severity, n in sorted(self.audit.open_by_severity.items())
+            )
+            new = sum(c.new for c in self.audit.rules)
+            resolved = sum(c.resolved for c in self.audit.rules)
+            detail = f" ({by_severity})" if by_severity else ""
+            parts.append(
+                f"findings open {open_total:,}{detail}, new {new:,}, resolved {resolved:,}"
+            )
+        if self.writeback is not None:
+            wb = self.writeback
+            if wb.applied:
+                parts.append(
+                    f"Tasks created {wb.created:,}, completed {wb.completed:,}, "
+                    f"failed {wb.failed:,}"
+                )
+            else:
+                planned = wb.plan.counts()
+                parts.append(
+                    f"Tasks to create {planned['create_task']:,}, to complete "
+                    f"{planned['complete_task']:,} (a preview: --apply writes them)"
+                )
+        return "Done. " + " | ".join(parts) if parts else f"Done. {self.status}"
+
     @property
     def exit_code(self) -> int:
         if isinstance(self.error, BudgetExhausted):

@@ -8,14 +8,19 @@ import sys
 import click
 
 from sfsync.cli._app import App, global_options, parse_iso_date, pass_app
-from sfsync.errors import Interrupted
+from sfsync.errors import Interrupted, UsageError
 from sfsync.stop import StopSignal
 
 __all__ = ["run_command", "runs", "worker"]
 
 
 @click.command("run")
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as of this date.")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    help="Audit as of this past date (a backfill: the write-back refuses to act on it).",
+)
 @click.option("--apply", is_flag=True, help="Perform the write-back (default: preview only).")
 @click.option("--force", is_flag=True, help="Write back even after a partial sync or over the cap.")
 @global_options
@@ -26,6 +31,19 @@ def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
     from sfsync.context import run_context
 
     day = parse_iso_date(as_of, "--as-of")
+    if day is not None:
+        from zoneinfo import ZoneInfo
+
+        from sfsync.audit import today_in
+
+        tz = app.settings.audit.timezone
+        today = today_in(ZoneInfo(tz))
+        if day > today:
+            raise UsageError(
+                f"--as-of: {day.isoformat()} is in the future (today is {today.isoformat()} in "
+                f"{tz}); a run records its audit and writes back from it, so it audits today "
+                f"or a past day. For a what-if, use `sfsync audit --as-of {day.isoformat()}`"
+            )
     # SIGTERM (a CronJob's pod going away) finishes the current page or batch first.
     with (
         StopSignal().on_signals(signal.SIGTERM) as stop,
@@ -37,6 +55,7 @@ def run_command(app: App, as_of: str | None, apply: bool, force: bool) -> None:
         f"run {outcome.run_id}: {outcome.status} ({stages}) in {outcome.seconds:.1f}s, "
         f"{outcome.api_calls} API calls"
     )
+    click.echo(outcome.summary())
     if outcome.error is not None:
         raise outcome.error
     if outcome.status == "interrupted":
