@@ -351,3 +351,41 @@ def test_error_paragraph_from_salesforce_is_printed_without_control_characters(
     assert human[0].startswith("error: Salesforce: "), human  # JSON log events aside
     assert human[1].startswith("second line [/bold]"), human  # the paragraph keeps its lines
     assert_safe("\n".join(human))
+
+
+def test_long_skip_reasons_wrap_on_a_terminal_and_are_whole_in_plain_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`writeback --show-skipped` cut the fix hint off ("... is i..."): it must wrap."""
+    import click.testing
+
+    import sfsync.context
+    import sfsync.writeback
+
+    hint = (
+        "writeback.fallback_owner_id 005000000000009AAA does not exist: set it to an active "
+        "user (sfsync check names the users it can assign to) and run the write-back again"
+    )
+    today = date(2024, 8, 15)
+    plan = WritebackPlan(
+        today=today,
+        actions=(
+            PlannedAction(
+                action="skip",
+                opportunity_id="006000000000001AAA",
+                rule="close_date_past",
+                skip_code="no_active_owner",
+                reason=hint,
+            ),
+        ),
+    )
+    monkeypatch.setattr(sfsync.context, "open_warehouse", lambda *a, **k: _NoWarehouse())
+    monkeypatch.setattr(sfsync.writeback, "run", lambda *a, **k: Result(plan=plan, applied=False))
+    plain = run_cli("writeback", "--show-skipped")
+    assert hint in plain.stdout
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True)
+    monkeypatch.setenv("COLUMNS", "100")
+    boxed = run_cli("writeback", "--show-skipped")
+    words = " ".join(re.sub(r"[│┃|]", " ", boxed.stdout).split())
+    assert "run the write-back again" in words
+    assert "…" not in boxed.stdout
