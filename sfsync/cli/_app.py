@@ -31,6 +31,7 @@ from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text
 __all__ = [
     "AS_OF_RANGE",
     "App",
+    "RulesCommand",
     "SfsyncGroup",
     "global_options",
     "parse_iso_date",
@@ -153,6 +154,18 @@ class SfsyncGroup(click.Group):
         except Exception as exc:
             app = ctx.find_object(App)
             _fail(app, _environment_failure(app, exc) or exc)
+
+
+class RulesCommand(click.Command):
+    """A command about rules: its ``--help`` ends with the rule ids (read from the registry
+    only when the help is shown, so that other commands do not pay for it)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        from sfsync.audit.rules import all_rules
+
+        with formatter.section("Rules"):
+            formatter.write_dl([(rule.id, rule.title) for rule in all_rules()])
 
 
 def _silence_stdout() -> None:

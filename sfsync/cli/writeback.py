@@ -69,9 +69,8 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
                     _owner(a),
                     a.due_date.isoformat() if a.due_date else "",
                     _what(a),
-                    _short(
-                        f"{a.reason}; {a.reassigned_reason}" if a.reassigned_reason else a.reason,
-                        120,
+                    printable(
+                        f"{a.reason}; {a.reassigned_reason}" if a.reassigned_reason else a.reason
                     ),
                 ]
                 for a in writes
@@ -83,7 +82,7 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
             "skipped",
             ["rule", "opportunity", "why", "reason"],
             [
-                [a.rule or "flags", a.opportunity_id, a.skip_code, _short(a.reason, 110)]
+                [a.rule or "flags", a.opportunity_id, a.skip_code, printable(a.reason)]
                 for a in skips
             ],
         )
@@ -110,7 +109,7 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
                     f.rule,
                     f.opportunity_id,
                     f.attempts,
-                    _short(f"{f.error_code}: {f.error_message}", 100),
+                    printable(f"{f.error_code}: {f.error_message}"),
                 ]
                 for f in plan.failures
             ],
@@ -118,7 +117,7 @@ def _print_preview(result: WritebackResult, show_skipped: bool) -> None:
 
 
 def _print_applied(result: WritebackResult) -> None:
-    from sfsync.console import print_table
+    from sfsync.console import print_table, printable
 
     outcomes = Counter(f.outcome for f in result.failures)
     click.echo(
@@ -151,7 +150,7 @@ def _print_applied(result: WritebackResult) -> None:
                     f.rule or "flags",
                     f.opportunity_id,
                     f.attempts,
-                    _short(f"{f.code}: {f.message}", 100),
+                    printable(f"{f.code}: {f.message}"),
                 ]
                 for f in result.failures
             ],
