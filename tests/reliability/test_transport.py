@@ -219,3 +219,16 @@ def test_a_refused_login_connection_fails_at_once(tmp_path: Path) -> None:
     assert outcome.exit_code == 3, outcome.output
     assert "salesforce.login_url" in outcome.stderr
     assert "login_retry" not in outcome.stderr
+
+
+def test_a_login_host_that_does_not_resolve_fails_at_once(tmp_path: Path) -> None:
+    """A misspelt host (RFC 6761 reserves .invalid: it never resolves) is not an outage:
+    exit 3 after one attempt, naming the URL and the key, instead of retrying for minutes."""
+    url = "https://login.salesforce.invalid"
+    env = _config(tmp_path, {"login_url": url})
+    outcome = run_sfsync("check", env=env)
+    assert outcome.exit_code == 3, outcome.output
+    said = outcome.stdout + outcome.stderr
+    assert url in said
+    assert "salesforce.login_url" in said
+    assert "login_retry" not in outcome.stderr
