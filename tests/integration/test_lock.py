@@ -14,7 +14,9 @@ from sfsync.config import DatabaseSettings
 from sfsync.errors import LockHeld
 from sfsync.warehouse import open_warehouse, upgrade
 from sfsync.warehouse.lock import acquire_run_lock
-from sfsync.warehouse.models import RunLock
+from sfsync.warehouse.models import Opportunity, RunLock
+from tests.cli_helpers import run_sfsync
+from tests.integration.conftest import OrgFactory
 
 
 def ready(url: str):  # type: ignore[no-untyped-def]
@@ -90,3 +92,45 @@ def test_stale_heartbeat_from_another_host_is_taken_over(sqlite_url: str) -> Non
     taken.release()
     other.release()
     warehouse.dispose()
+
+
+def test_every_writer_command_exits_6_while_another_process_holds_the_lock(
+    running_org: OrgFactory,
+) -> None:
+    """README: two runs never overlap. Every command that writes to the warehouse or to
+    Salesforce takes the lock (exit 6 naming the holder); read-only commands do not."""
+    org = running_org(30)
+    warehouse = org.warehouse()
+    assert run_sfsync("sync", env=org.env).exit_code == 0
+    assert run_sfsync("audit", env=org.env).exit_code in (0, 1)
+    with warehouse.engine.connect() as conn:
+        opportunity = conn.execute(select(Opportunity.id).limit(1)).scalar()
+    holder = acquire_run_lock(warehouse)
+    holder.set_run(99)
+    try:
+        writers = {
+            "sync": ["sync"],
+            "audit": ["audit"],
+            "writeback --apply": ["writeback", "--apply"],
+            "waive": [
+                "waive",
+                "close_date_past",
+                str(opportunity),
+                "--reason",
+                "r",
+                "--until",
+                "2999-01-01",
+            ],
+            "db upgrade": ["db", "upgrade"],
+            "run": ["run"],
+        }
+        for name, args in writers.items():
+            outcome = run_sfsync(*args, env=org.env)
+            assert outcome.exit_code == 6, (name, outcome.output)
+            assert "another sfsync run holds the warehouse lock" in outcome.stderr, name
+            assert "run 99" in outcome.stderr, name
+        for args in (["findings"], ["runs"], ["db", "current"], ["writeback"]):
+            outcome = run_sfsync(*args, env=org.env)
+            assert outcome.exit_code == 0, (args, outcome.output)
+    finally:
+        holder.release()
