@@ -21,11 +21,16 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Create or upgrade the warehouse schema to this sfsync's head revision."""
-    from sfsync.warehouse import open_warehouse, upgrade
+    from sfsync.warehouse import current_revision, open_warehouse, upgrade
+    from sfsync.warehouse.lock import run_lock_held
 
     warehouse = open_warehouse(app.settings.database, require_head=False, create=True)
     try:
-        with warehouse.engine.begin() as conn:
+        with warehouse.engine.connect() as conn:
+            existing = current_revision(conn) is not None
+        # Not under a running sync or run: an existing warehouse is upgraded holding the
+        # run lock (a new one has no lock table yet, and nobody can be using it).
+        with run_lock_held(warehouse, take=existing), warehouse.engine.begin() as conn:
             before, after = upgrade(conn)
     finally:
         warehouse.dispose()
