@@ -277,3 +277,32 @@ def test_salesforce_urls_must_be_https(tmp_path: Path, key: str, value: str) -> 
     assert f"salesforce.{key}" in str(caught.value)
     assert "https" in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_a_misspelt_short_variable_is_refused_with_a_did_you_mean(tmp_path: Path) -> None:
+    """SFSYNC_DATABSE_URL was ignored: sfsync fell back to SQLite in the working directory."""
+    env = {"SFSYNC_DATABSE_URL": "postgresql://u@h/db"}
+    with pytest.raises(ConfigError) as exc:
+        load_settings(environ=env, cwd=tmp_path)
+    [problem] = problems_of(exc)
+    assert problem.startswith("SFSYNC_DATABSE_URL: unknown variable")
+    assert "did you mean SFSYNC_DATABASE_URL?" in problem
+
+
+def test_the_variables_of_the_test_suite_and_chaos_testing_are_not_config(tmp_path: Path) -> None:
+    env = {
+        "SFSYNC_TEST_POSTGRES_URL": "postgresql://u@h/db",
+        "SFSYNC_CRASH_AT": "writeback.after_send",
+        "SFSYNC_CONFIG": "",
+    }
+    assert load_settings(environ=env, cwd=tmp_path).settings is not None
+
+
+def test_the_sqlite_default_is_said_in_one_warning(tmp_path: Path) -> None:
+    loaded = load_settings(environ={}, cwd=tmp_path)
+    said = [w for w in loaded.warnings if "sfsync.db" in w]
+    assert len(said) == 1
+    assert "no database is configured" in said[0]
+    assert "SFSYNC_DATABASE_URL" in said[0]
+    configured = load_settings(environ={"SFSYNC_DATABASE_URL": "sqlite:///x.db"}, cwd=tmp_path)
+    assert not [w for w in configured.warnings if "no database is configured" in w]
