@@ -612,7 +612,14 @@ def load_settings(
         raise ConfigError(_dedupe(problems), source=source) from None
     if problems:
         raise ConfigError(_dedupe(problems), source=source)
-    return LoadedSettings(settings, source, tuple(_flow_warnings(settings)))
+    warnings = _flow_warnings(settings)
+    if not isinstance(data.get("database"), dict) or data["database"].get("url") is None:
+        where = (cwd or Path.cwd()) / "sfsync.db"
+        warnings.append(
+            f"no database is configured (database.url or SFSYNC_DATABASE_URL): using the "
+            f"SQLite file {where}"
+        )
+    return LoadedSettings(settings, source, tuple(warnings))
 
 
 T = TypeVar("T")
@@ -659,6 +666,9 @@ def _read_source(
 
 
 _ENV_IGNORED = {"SFSYNC_CONFIG", "SFSYNC_DATABASE_URL"}
+# Variables that are not settings: fault injection (sfsync.chaos) and the test suite's.
+_ENV_NOT_SETTINGS = {"SFSYNC_CRASH_AT", "SFSYNC_CHROMIUM"}
+_ENV_TEST_PREFIX = "SFSYNC_TEST_"
 
 
 def _apply_env(
@@ -670,7 +680,12 @@ def _apply_env(
     if env.get("SFSYNC_DATABASE_URL"):
         overrides.append(("SFSYNC_DATABASE_URL", ("database", "url"), env["SFSYNC_DATABASE_URL"]))
     for name in sorted(env):
-        if not name.startswith("SFSYNC_") or name in _ENV_IGNORED or "__" not in name:
+        if not name.startswith("SFSYNC_") or name in _ENV_IGNORED or name in _ENV_NOT_SETTINGS:
+            continue
+        if name.startswith(_ENV_TEST_PREFIX):
+            continue
+        if "__" not in name:
+            problems.append(_unknown_variable(name))
             continue
         keys = tuple(part.lower() for part in name[len("SFSYNC_") :].split("__"))
         if any(not part for part in keys):
@@ -694,6 +709,17 @@ def _apply_env(
         node[keys[-1]] = _env_value(raw)
         origin[keys] = name
     return origin
+
+
+def _unknown_variable(name: str) -> str:
+    known = sorted(_ENV_IGNORED | _ENV_NOT_SETTINGS)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    hint = (
+        f" (did you mean {close[0]}?)"
+        if close
+        else "; settings are SFSYNC_<SECTION>__<KEY>, e.g. SFSYNC_SYNC__API_FLOOR"
+    )
+    return f"{name}: unknown variable{hint}"
 
 
 def _env_value(raw: str) -> Any:

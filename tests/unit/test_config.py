@@ -183,7 +183,7 @@ def test_secret_file_problems(tmp_path: Path) -> None:
 
 def test_secrets_of_unused_flow_are_ignored_with_a_warning(tmp_path: Path) -> None:
     cfg = write(tmp_path / "c.yaml", "salesforce:\n  auth: client_credentials\n  password: pw12\n")
-    loaded = load_settings(cfg, environ={}, cwd=tmp_path)
+    loaded = load_settings(cfg, environ={"SFSYNC_DATABASE_URL": "sqlite:///x.db"}, cwd=tmp_path)
     assert loaded.warnings == ("salesforce.password is ignored: auth is client_credentials",)
 
 
