@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from sfsync import __version__
 from sfsync.cli import cli
 from sfsync.cli._app import App
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, run_sfsync
 
 
 def test_version() -> None:
@@ -169,3 +170,37 @@ def test_log_format_after_the_subcommand_sets_the_log_format(tmp_path: Path) -> 
     outcome = run_cli("db", "current", "--config", str(bad), "--log-format", "json")
     assert outcome.exit_code == 2
     assert '"event": "error"' in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check"],  # a configuration error: no credentials
+        ["db", "current"],  # the warehouse does not exist
+        ["findings", "--status", "bogus"],  # click's own usage error
+        ["audit", "--as-of", "15/08/2024"],  # sfsync's usage error
+        ["-v", "db", "current"],  # with the traceback
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_in_json_mode_every_line_on_stderr_of_a_failing_command_is_json(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A log collector parses stderr line by line: no plain `error: ...` paragraph."""
+    env = {"SFSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    outcome = run_sfsync("--log-format", "json", *args, env=env, cwd=tmp_path)
+    assert outcome.exit_code == 2, outcome.output
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    assert lines
+    events = [json.loads(line) for line in lines]
+    [error] = [e for e in events if e["event"] == "error"]
+    assert error["exit_code"] == 2
+    assert error["message"]
+    assert error["level"] == "error"
+
+
+def test_in_console_mode_the_error_is_a_paragraph(tmp_path: Path) -> None:
+    env = {"SFSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    outcome = run_sfsync("--log-format", "console", "db", "current", env=env, cwd=tmp_path)
+    assert outcome.exit_code == 2
+    assert outcome.stderr.splitlines()[-1].startswith("error: ")
