@@ -51,6 +51,7 @@ class App:
     verbose: int = 0
     log_format: LogFormat | None = None
     _loaded: LoadedSettings | None = field(default=None, repr=False)
+    _logging_ready: bool = field(default=False, repr=False)
 
     def add_options(
         self, config_path: Path | None, verbose: int, log_format: LogFormat | None
@@ -77,6 +78,7 @@ class App:
                 level=loaded.settings.logging.level,
                 verbosity=self.verbose,
             )
+            self._logging_ready = True
             log = get_logger()
             for warning in loaded.warnings:
                 log.warning("config.warning", message=warning)
@@ -86,6 +88,21 @@ class App:
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
+
+    def ensure_logging(self) -> None:
+        """Logging as the global options say, also when the settings could not be read."""
+        if not self._logging_ready:
+            configure_logging(self.log_format or "auto", verbosity=self.verbose)
+            self._logging_ready = True
+
+    def tell(self, text: str, *, event: str, level: str = "info", **fields: Any) -> None:
+        """A line for the person at the terminal: on stderr in console mode, an event in
+        JSON mode (where every line on stderr is JSON)."""
+        if self.json_logs:
+            self.ensure_logging()
+            getattr(get_logger(), level)(event, message=text, **fields)
+        else:
+            click.echo(text, err=True)
 
     @property
     def json_logs(self) -> bool:
@@ -107,11 +124,17 @@ def _fail(app: App | None, exc: BaseException) -> NoReturn:
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in sfsync; "
             "run again with -v and report the traceback."
         )
+    trace = None
     if app is not None and app.verbose:
         trace = redact_text("".join(traceback.format_exception(exc)))
-        sys.stderr.write(printable(trace, newlines=True))
     if app is not None and app.json_logs:
-        get_logger().error("error", message=message, exit_code=code)
+        # A log collector reads stderr line by line: the error is one JSON event.
+        app.ensure_logging()
+        fields = {"traceback": trace} if trace is not None else {}
+        get_logger().error("error", message=message, exit_code=code, **fields)
+        sys.exit(code)
+    if trace is not None:
+        sys.stderr.write(printable(trace, newlines=True))
     # Messages quote Salesforce's answers and record values: no control characters.
     click.echo(f"error: {printable(message, newlines=True)}", err=True)
     sys.exit(code)
@@ -144,10 +167,21 @@ class SfsyncGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except click.ClickException as exc:
+            app = ctx.find_object(App)
+            if app is None or not app.json_logs:
+                raise
+            app.ensure_logging()
+            get_logger().error("error", message=exc.format_message(), exit_code=exc.exit_code)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            app = ctx.find_object(App)
+            if app is not None:
+                app.tell("interrupted", event="interrupted", level="warning")
+            else:
+                click.echo("interrupted", err=True)
             sys.exit(130)
         except BrokenPipeError:
             reader_went_away(EXIT_OK)

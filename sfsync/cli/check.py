@@ -27,5 +27,5 @@ def check(app: App) -> None:
     code = worst_exit_code(results)
     if code:
         failed = sum(1 for r in results if not r.ok)
-        click.echo(f"{failed} check(s) failed", err=True)
+        app.tell(f"{failed} check(s) failed", event="check.failed", level="error", failed=failed)
         sys.exit(code)

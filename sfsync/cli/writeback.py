@@ -195,7 +195,7 @@ def writeback_command(app: App, apply_: bool, force: bool, output: str, show_ski
     ):
         result = writeback.run(ctx, apply=apply_, force=force)
     for warning in result.warnings:
-        click.echo(f"warning: {printable(warning)}", err=True)
+        app.tell(f"warning: {printable(warning)}", event="writeback.warning", level="warning")
     if output == "json":
         document: dict[str, Any] = result.as_dict()
         json.dump(document, sys.stdout, indent=2, default=str)
