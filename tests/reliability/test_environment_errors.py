@@ -44,7 +44,16 @@ def assert_no_bug(stderr: str) -> None:
 
 
 def paragraph(stderr: str) -> str:
-    """The error paragraph that ends stderr (after any log lines)."""
+    """The error the user reads: the paragraph that ends stderr in console mode, or the
+    message of the JSON ``error`` event (every stderr line is JSON in JSON mode)."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "error":
+                return f"error: {event['message']}"
     start = stderr.rfind("error: ")
     assert start >= 0, stderr
     return stderr[start:]
@@ -507,7 +516,7 @@ def test_a_waiver_until_9999_12_31_means_forever_and_everything_still_works(
 ) -> None:
     """``--until 9999-12-31`` is the documented "forever"; audits, listings, the preview and
     the report must all cope with it."""
-    assert run_cli("audit", "--as-of", "2024-08-15", env=examples_env).exit_code == 0
+    assert run_cli("audit", "--as-of", "2024-08-15", "--record", env=examples_env).exit_code == 0
     listed = run_cli("findings", "--format", "json", env=examples_env)
     finding = json.loads(listed.stdout)[0]
     waived = run_cli(

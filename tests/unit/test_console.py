@@ -196,6 +196,8 @@ def finding(number: int, name: str | None, details: dict[str, Any]) -> FindingRe
         opportunity_id=f"0060000000000{number:02d}AAA",
         opportunity_name=name,
         owner_id="-005000000000001AAA",
+        owner_name=name,
+        stage=name,
         status="open",
         profile="global",
         severity="error",
@@ -206,23 +208,38 @@ def finding(number: int, name: str | None, details: dict[str, Any]) -> FindingRe
 
 
 def test_findings_csv_neutralises_every_formula_cell(capsys: pytest.CaptureFixture[str]) -> None:
-    from sfsync.cli.findings import EXPORT_COLUMNS, _write_csv
+    """Names, owner names, stages and the rule's text values: a formula start gets a ``'``;
+    numbers stay numbers (``k`` = -1 is -1, not text)."""
+    from sfsync.audit import finding_columns
+    from sfsync.cli.findings import emit_findings
 
-    findings = [finding(n, name, {"k": -1, "note": name}) for n, name in enumerate(FORMULAS)]
+    findings = [
+        finding(n, name, {"k": -1, "stage": name, "currency": name, "amount": -5.5})
+        for n, name in enumerate(FORMULAS)
+    ]
     findings += [finding(90 + n, name, {}) for n, name in enumerate(NOT_FORMULAS)]
     findings.append(finding(99, None, {}))
-    _write_csv(findings)
+    emit_findings(findings, "csv", rules=["close_date_past"])
     written = capsys.readouterr().out
-    assert written.startswith(",".join(EXPORT_COLUMNS) + "\n")  # LF line ends, as before
+    header = [c.name for c in finding_columns(["close_date_past"])]
+    assert written.startswith(",".join(header) + "\n")  # LF line ends, as before
     rows = list(csv.DictReader(io.StringIO(written, newline="")))
-    assert list(rows[0]) == list(EXPORT_COLUMNS)
-    names = [row["opportunity_name"] for row in rows]
-    assert names == [f"'{name}" for name in FORMULAS] + [*NOT_FORMULAS, ""]
+    assert list(rows[0]) == header
+    expected = [f"'{name}" for name in FORMULAS] + [*NOT_FORMULAS, ""]
+    for column in ("opportunity_name", "owner_name", "stage"):
+        assert [row[column] for row in rows] == expected, column
+    assert [row["close_date_past.stage"] for row in rows[: len(FORMULAS)]] == expected[:6]
+    assert [row["currency"] for row in rows[: len(FORMULAS)]] == expected[:6]
     assert {row["owner_id"] for row in rows} == {"'-005000000000001AAA"}
-    assert rows[0]["details"].startswith("{")  # JSON text: its first character is harmless
+    assert {row["k"] for row in rows[: len(FORMULAS)]} == {"-1"}
+    assert {row["close_date_past.amount"] for row in rows[: len(FORMULAS)]} == {"-5.5"}
+    numbers = ("k", "close_date_past.amount")
     for row in rows:
-        for cell in row.values():
-            assert not cell or cell[0] not in "=+-@\t\r", row
+        for column, cell in row.items():
+            if column in numbers and cell:
+                float(cell)  # a number: a spreadsheet reads it as one, never as a formula
+                continue
+            assert not cell or cell[0] not in "=+-@\t\r", (column, row)
 
 
 # --------------------------------------------------------------------------- writeback output
@@ -345,10 +362,10 @@ def test_error_paragraph_from_salesforce_is_printed_without_control_characters(
 
     monkeypatch.setattr(sfsync.context, "open_warehouse", lambda *a, **k: _NoWarehouse())
     monkeypatch.setattr(sfsync.writeback, "run", refuse)
-    outcome = run_cli("--log-format", "json", "writeback")
+    outcome = run_cli("--log-format", "console", "writeback")
     assert outcome.exit_code != 0
-    human = [line for line in outcome.stderr.splitlines() if not line.startswith("{")]
-    assert human[0].startswith("error: Salesforce: "), human  # JSON log events aside
+    human = outcome.stderr[outcome.stderr.index("error: ") :].splitlines()  # log lines aside
+    assert human[0].startswith("error: Salesforce: "), human
     assert human[1].startswith("second line [/bold]"), human  # the paragraph keeps its lines
     assert_safe("\n".join(human))
 
