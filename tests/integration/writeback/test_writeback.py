@@ -374,9 +374,33 @@ def test_a_person_completing_a_task_gets_a_new_one_only_after_renotify(
     assert max(pairs.values()) == 1
 
 
-def test_the_cap_stops_before_writing_anything_unless_forced(running_org: OrgFactory) -> None:
+def test_the_first_nights_spread_a_backlog_over_the_cap(running_org: OrgFactory) -> None:
+    """writeback.over_cap: spread (the default): each night creates up to the cap, exit 0."""
     org = running_org(300)
     reconfigure(org, fallback_owner_id=org.org.integration_user_id, max_tasks_per_run=5)
+    warehouse = org.warehouse()
+    cycle(org, warehouse)
+    backlog = len(open_findings(warehouse))
+    assert backlog > 10
+    preview = run_cli("writeback", "--show-skipped", env=org.env)
+    assert "over_cap" in preview.stdout
+    first = run_cli("writeback", "--apply", env=org.env)
+    assert first.exit_code == 0, first.output
+    assert len(sfsync_tasks(org.org)) == 5
+    second = run_cli("writeback", "--apply", env=org.env)
+    assert second.exit_code == 0, second.output
+    assert len(sfsync_tasks(org.org)) == 10
+    assert max(open_task_pairs(org.org).values()) == 1
+
+
+def test_the_cap_stops_before_writing_anything_unless_forced(running_org: OrgFactory) -> None:
+    org = running_org(300)
+    reconfigure(
+        org,
+        fallback_owner_id=org.org.integration_user_id,
+        max_tasks_per_run=5,
+        over_cap="refuse",
+    )
     warehouse = org.warehouse()
     cycle(org, warehouse)
     org.server.clear_requests()

@@ -524,15 +524,35 @@ def test_a_write_in_doubt_of_a_resolved_finding_is_reconciled_not_resent() -> No
 
 
 @pytest.mark.parametrize(("cap", "over"), [(3, False), (2, True), (0, True)])
-def test_the_cap_counts_task_creations(cap: int, over: bool) -> None:
+def test_with_over_cap_refuse_the_cap_counts_task_creations(cap: int, over: bool) -> None:
     findings = [
         finding(1, rule="missing_rev_rec_terms"),
         finding(2, rule="close_date_past"),
         finding(3, rule="missing_rev_rec_terms", opp_id=OPP2),
     ]
-    plan = plan_writeback(state(findings), settings(max_tasks_per_run=cap), TODAY)
+    wb = settings(max_tasks_per_run=cap, over_cap="refuse")
+    plan = plan_writeback(state(findings), wb, TODAY)
     assert plan.creates == 3
     assert plan.over_cap is over
+
+
+def test_by_default_a_backlog_over_the_cap_is_spread_over_runs_errors_first() -> None:
+    """The first nightly run on a big org must not fail every night: up to the cap are
+    created (error-severity rules first, then the oldest findings), the rest wait."""
+    findings = [
+        finding(1, rule="missing_rev_rec_terms"),
+        finding(2, rule="missing_rev_rec_terms", opp_id=OPP2),
+        finding(3, rule="close_date_past"),
+    ]
+    plan = plan_writeback(state(findings), settings(max_tasks_per_run=2), TODAY)
+    assert plan.creates == 2
+    assert not plan.over_cap
+    created = {(a.rule, a.finding_id) for a in plan.actions if a.action == "create_task"}
+    assert created == {("close_date_past", 3), ("missing_rev_rec_terms", 1)}
+    [waiting] = [a for a in plan.actions if a.skip_code == "over_cap"]
+    assert waiting.finding_id == 2
+    assert "writeback.max_tasks_per_run = 2" in waiting.reason
+    assert plan.deferred == 1
 
 
 # --------------------------------------------------------------------------- flags
