@@ -46,6 +46,7 @@ from sfsync.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "SECRET_KEYS",
+    "SEVERITY_RANK",
     "SYNC_OBJECTS",
     "AuditSettings",
     "DatabaseSettings",
@@ -162,6 +163,7 @@ TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 RecordId = Annotated[str, AfterValidator(_record_id)]
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 Severity = Literal["warn", "error"]
+SEVERITY_RANK: dict[str, int] = {"warn": 1, "error": 2}
 Profile = Literal["global", "europe"]
 
 
@@ -479,6 +481,9 @@ class WritebackSettings(_Section):
     enabled: bool = True
     tasks: bool = True
     max_tasks_per_run: int = Field(default=500, ge=0)
+    # Over the cap: spread the backlog over runs (up to the cap each, errors and the
+    # oldest findings first), or refuse the whole plan (exit 2) until --force.
+    over_cap: Literal["spread", "refuse"] = "spread"
     fallback_owner_id: RecordId | None = None
     subject_prefix: str = Field(default="[sfsync]", max_length=40)
     task_key_field: CustomFieldName | None = "Sfsync_Key__c"

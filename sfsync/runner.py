@@ -126,12 +126,16 @@ def run(ctx: RunContext, *, apply: bool = False, force: bool = False) -> RunOutc
         finally:
             outcome.seconds = time.monotonic() - started
             record.api_calls = outcome.api_calls
-            log.info(
+            # A run that did not finish its work is not news at info level: a refused plan,
+            # a partial sync or a failure is what an operator's alert should fire on.
+            level = {"ok": "info", "failed": "error"}.get(outcome.status, "warning")
+            getattr(log, level)(
                 "run.done",
                 status=outcome.status,
                 stages=outcome.stages,
                 api_calls=outcome.api_calls,
                 seconds=round(outcome.seconds, 2),
+                error=str(outcome.error) if outcome.error else None,
             )
         record.status = outcome.status
         record.error = str(outcome.error) if outcome.error else None

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table, false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import quarter_start, start_of_local_day, today_in
-from sfsync.config import AuditSettings, Settings
+from sfsync.config import SEVERITY_RANK, AuditSettings, Settings
 from sfsync.errors import ConfigError, UsageError
 from sfsync.warehouse.dialect import json_has_key
 from sfsync.warehouse.models import (
@@ -40,7 +40,6 @@ __all__ = [
     "build_context",
 ]
 
-SEVERITY_RANK: dict[str, int] = {"warn": 1, "error": 2}
 
 ProfileName = Literal["global", "europe"]
 

@@ -231,6 +231,8 @@ class WritebackPlan:
     failures: tuple[LedgerView, ...] = ()
     max_tasks_per_run: int = 500
     enabled: bool = True
+    # Tasks over the cap left for later runs (writeback.over_cap: spread).
+    deferred: int = 0
 
     @property
     def writes(self) -> tuple[PlannedAction, ...]:
@@ -271,6 +273,7 @@ class WritebackPlan:
             "enabled": self.enabled,
             "max_tasks_per_run": self.max_tasks_per_run,
             "over_cap": self.over_cap,
+            "deferred": self.deferred,
             "counts": self.counts(),
             "counts_by_rule": self.counts_by_rule(),
             "skip_reasons": self.skip_reasons(),

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sfsync.config import Settings, TaskRuleSettings, WritebackSettings
+from sfsync.config import SEVERITY_RANK, Settings, TaskRuleSettings, WritebackSettings
 from sfsync.formats import id15_to_18, is_salesforce_id
+from sfsync.logging import get_logger
 from sfsync.writeback._keys import complete_key, flag_key, parse_task_key, task_key
 from sfsync.writeback._model import (
     Action,
@@ -50,6 +51,8 @@ from sfsync.writeback._text import (
 )
 
 __all__ = ["OwnerChoice", "choose_owner", "plan_writeback"]
+
+log = get_logger()
 
 SUPERSEDED = "SUPERSEDED"
 # Give-ups that do not block a fresh attempt once the cause is gone (the owner chain
@@ -723,6 +726,7 @@ class _Planner:
         for key in sorted(pairs, key=lambda k: (k[1], k[0])):
             self.plan_pair(pairs[key])
         self.plan_flags()
+        deferred = self.spread() if self.wb.over_cap == "spread" else 0
         order = {"complete_task": 0, "create_task": 1, "set_flag": 2, "clear_flag": 2, "skip": 3}
         actions = sorted(
             self.actions,
@@ -735,7 +739,41 @@ class _Planner:
             failures=tuple(_failures(self.state.ledger, pairs)),
             max_tasks_per_run=self.wb.max_tasks_per_run,
             enabled=self.wb.enabled,
+            deferred=deferred,
         )
+
+    def spread(self) -> int:
+        """Keep at most ``max_tasks_per_run`` Task creations; the others wait for a later run.
+
+        First the creations that finish earlier work (a retry, a write in doubt), then
+        error-severity rules before warnings, then the oldest findings. Returns how many
+        wait; each is a skip saying so.
+        """
+        cap = self.wb.max_tasks_per_run
+        creates = [a for a in self.actions if a.action == "create_task"]
+        if len(creates) <= cap:
+            return 0
+
+        def priority(action: PlannedAction) -> tuple[int, int, int, str]:
+            earlier = 0 if (action.reconcile or action.attempts) else 1
+            rule = action.rule
+            severity = self.settings.audit.rule(rule).severity if rule else "warn"
+            rank = SEVERITY_RANK[severity]
+            return (earlier, -rank, action.finding_id or 0, action.opportunity_id)
+
+        waiting = {id(a) for a in sorted(creates, key=priority)[cap:]}
+        reason = (
+            f"over the cap: writeback.max_tasks_per_run = {cap} Tasks per run and "
+            f"{len(creates)} are due; this one waits for a later run (writeback.over_cap: spread)"
+        )
+        self.actions = [
+            replace(a, action="skip", skip_code="over_cap", reason=reason)
+            if id(a) in waiting
+            else a
+            for a in self.actions
+        ]
+        log.warning("writeback.capped", cap=cap, due=len(creates), deferred=len(waiting))
+        return len(waiting)
 
 
 def _failures(

@@ -41,9 +41,28 @@ def _sync_status(warehouse: Warehouse) -> tuple[str | None, int | None]:
     return None, run.id
 
 
-def safety_problems(warehouse: Warehouse, plan: WritebackPlan) -> list[str]:
+def _backfill(warehouse: Warehouse, timezone: str) -> str | None:
+    """What the latest recorded audit is, when it is a backfill (of a day before it ran)."""
+    run = latest_run(warehouse, "audit", "run")
+    if run is None or run.as_of is None or run.started_at is None:
+        return None
+    started = run.started_at.astimezone(ZoneInfo(timezone)).date()
+    if run.as_of >= started:
+        return None
+    return f"run {run.id}, an audit as of {run.as_of.isoformat()} recorded on {started.isoformat()}"
+
+
+def safety_problems(
+    warehouse: Warehouse, plan: WritebackPlan, *, timezone: str = "UTC"
+) -> list[str]:
     """Why ``--apply`` would refuse without ``--force`` (empty: it would go ahead)."""
     problems = []
+    backfill = _backfill(warehouse, timezone)
+    if backfill is not None:
+        problems.append(
+            f"the latest audit is a backfill ({backfill}): write-back acts only on an audit "
+            "of today (run `sfsync audit`, or use --force)"
+        )
     if plan.over_cap:
         problems.append(
             f"the plan creates {plan.creates} Tasks, more than writeback.max_tasks_per_run = "
@@ -125,10 +144,17 @@ def _plan_and_go(
 ) -> WritebackResult:
     state = load_writeback_state(ctx.warehouse, ctx.settings, today=day)
     plan = plan_writeback(state, ctx.settings, day)
-    problems = safety_problems(ctx.warehouse, plan)
+    problems = safety_problems(ctx.warehouse, plan, timezone=ctx.settings.audit.timezone)
     run_id = record.id if record is not None else None
+    notes = []
+    if plan.deferred:
+        notes.append(
+            f"{plan.deferred} Task(s) over writeback.max_tasks_per_run = "
+            f"{plan.max_tasks_per_run} wait for later runs (writeback.over_cap: spread)"
+        )
     if not apply:
         result = WritebackResult(plan, applied=False, run_id=run_id)
+        result.warnings.extend(notes)
         result.warnings.extend(f"--apply would refuse: {p}" for p in problems)
         if not ctx.settings.writeback.enabled:
             result.warnings.append("writeback.enabled is false: --apply would write nothing")
@@ -144,5 +170,5 @@ def _plan_and_go(
     for problem in problems:
         log.warning("writeback.forced", problem=problem)
     result = apply_writeback(ctx, plan, record=record)
-    result.warnings[:0] = [f"forced: {p}" for p in problems]
+    result.warnings[:0] = [*notes, *(f"forced: {p}" for p in problems)]
     return result
