@@ -8,12 +8,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from structlog.typing import EventDict
 
 from sfsync.devorg import DevOrg, FaultSpec
+from sfsync.runner import run_once
 from sfsync.warehouse.models import Finding, Run, RunLock
+from sfsync.writeback import WritebackRefused
 from tests.cli_helpers import run_cli, run_sfsync
 from tests.integration.conftest import OrgFactory
+from tests.integration.writeback.helpers import reconfigure
 from tests.reliability.kills import KILLED, Gate, sfsync_process
 
 
@@ -149,3 +154,23 @@ def test_demo_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
     )
     assert findings.exit_code == 0
     assert findings.stdout.lstrip().startswith("[")
+
+
+def test_a_refused_plan_ends_the_run_at_error_level_not_info(
+    running_org: OrgFactory, log_events: list[EventDict]
+) -> None:
+    """An operator's alert fires on level: a run the write-back refused is not `info`."""
+    org = running_org(100)
+    reconfigure(
+        org,
+        fallback_owner_id=org.org.integration_user_id,
+        max_tasks_per_run=1,
+        over_cap="refuse",
+    )
+    warehouse = org.warehouse()
+    with pytest.raises(WritebackRefused):
+        run_once(warehouse, org.settings, apply=True)
+    [done] = [e for e in log_events if e["event"] == "run.done"]
+    assert done["log_level"] == "error"
+    assert done["status"] == "failed"
+    assert "max_tasks_per_run = 1" in done["error"]
