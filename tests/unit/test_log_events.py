@@ -6,8 +6,11 @@ that README.md names no event without one.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import pytest
 import responses
 from sqlalchemy import update
 from structlog.typing import EventDict
@@ -96,3 +99,43 @@ def test_runs_left_running_log_run_interrupted_found(
     assert event["runs"] == 2
     assert not named(log_events, "lock.taken_over")  # no holder was there to take over
     warehouse.dispose()
+
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def test_after_each_run_the_worker_logs_worker_next_run_and_every_time_is_rfc3339_utc(
+    tmp_path: Path, log_events: list[EventDict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README (The nightly worker): one timestamp format (RFC 3339, UTC) in the health
+    file and the events; after each run, when the next one is."""
+    from sfsync import runner
+    from sfsync.cron import cron_trigger
+
+    warehouse = sqlite_warehouse(tmp_path)
+    warehouse.dispose()
+    health = tmp_path / "health.json"
+    settings = Settings(
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'warehouse.db'}"),
+        schedule=ScheduleSettings(cron="0 2 * * *", timezone="Europe/Paris", health_file=health),
+    )
+
+    class Outcome:
+        run_id, status, exit_code = 1, "ok", 0
+
+    monkeypatch.setattr(runner, "run", lambda *_a, **_k: Outcome())
+    worker = Worker(settings)
+    worker.scheduler.add_job(
+        worker._run_job, cron_trigger("0 2 * * *", "Europe/Paris"), id="sfsync-run"
+    )
+    worker.scheduler.start(paused=True)
+    try:
+        worker._run_job()
+    finally:
+        worker.scheduler.shutdown(wait=False)
+    [after] = named(log_events, "worker.next_run")
+    assert RFC3339_UTC.match(after["next_run_at"]), after
+    document = json.loads(health.read_text())
+    for key in ("updated_at", "next_run_at", "run_started_at", "run_ended_at"):
+        assert RFC3339_UTC.match(document[key]), (key, document[key])
+    assert document["next_run_at"] == after["next_run_at"]
