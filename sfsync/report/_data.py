@@ -304,7 +304,10 @@ def build_report(
         ).scalar_one()
         due_ids = _due_this_month_ids(conn, _month_start(day))
         reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
-    slip = _slip_summary(warehouse, settings, day, due_ids, limits)
+        # The audit's context refuses a warehouse nothing was synced into; its metrics would
+        # be empty anyway, and the report of an empty warehouse still renders.
+        synced = conn.execute(select(_OPP.c.id).limit(1)).first() is not None
+    slip = _slip_summary(warehouse, settings, day, due_ids, limits, synced=synced)
     rules = _rule_summaries(settings, status_counts, scan.last_rule_counts)
     totals = Totals(
         opportunities=totals_base,
@@ -837,6 +840,8 @@ def _slip_summary(
     day: date,
     due_ids: frozenset[str],
     limits: ReportLimits,
+    *,
+    synced: bool = True,
 ) -> SlipSummary:
     minimum = get_rule("close_date_slipping").settings(settings.audit).min_extensions
     top, due_top = _TopN(limits.slipping_rows), _TopN(limits.due_rows)
@@ -845,7 +850,7 @@ def _slip_summary(
     open_days: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
     unknown_stage = unknown_open = 0
     total = slipping = lower = due = due_slipping = 0
-    for m in slip_metrics(warehouse, settings, day):
+    for m in slip_metrics(warehouse, settings, day) if synced else ():
         total += 1
         side = 1 if m.lower_bound else 0
         lower += side
