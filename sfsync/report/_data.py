@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -198,7 +198,11 @@ class SlipSummary:
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """Live findings per rule after one audit (None: the rule was not evaluated)."""
+    """Live findings per rule after one audit (None: the rule was not evaluated).
+
+    ``label`` names the audit on the chart's x-axis: its day, with the start time
+    (UTC) when several audits share the day, and the run id if even that repeats.
+    """
 
     run_id: int
     kind: str
@@ -206,6 +210,7 @@ class TrendPoint:
     as_of: date | None
     open: Mapping[str, int | None]
     waived: Mapping[str, int | None]
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -330,7 +335,7 @@ def build_report(
         rules=rules,
         owners=owners,
         slip=slip,
-        trends=tuple(reversed(scan.trends)),
+        trends=_labelled(tuple(reversed(scan.trends))),
         runs=tuple(scan.runs),
         runs_total=scan.runs_total,
         limits=limits,
@@ -501,6 +506,24 @@ def _trend_point(row: Any, audit: AuditCounts) -> TrendPoint:
         as_of=audit.as_of or row.as_of,
         open={rule: t.open if t is not None else None for rule, t in tallies.items()},
         waived={rule: t.waived if t is not None else None for rule, t in tallies.items()},
+    )
+
+
+def _labelled(points: Sequence[TrendPoint]) -> tuple[TrendPoint, ...]:
+    """Each audit's x-axis label, unique across the series (several audits a day happen)."""
+
+    def day(p: TrendPoint) -> str:
+        return (p.as_of or p.started_at.date()).isoformat()
+
+    def day_time(p: TrendPoint) -> str:
+        return f"{day(p)} {p.started_at.astimezone(UTC):%H:%M}"
+
+    per_day = Counter(day(p) for p in points)
+    labels = [day(p) if per_day[day(p)] == 1 else day_time(p) for p in points]
+    repeated = Counter(labels)
+    return tuple(
+        replace(p, label=label if repeated[label] == 1 else f"{label} run {p.run_id}")
+        for p, label in zip(points, labels, strict=True)
     )
 
 

@@ -22,7 +22,6 @@ from sfsync.report._data import (
     ReportData,
     RunRow,
     SlipRow,
-    TrendPoint,
 )
 from sfsync.report._svg import PALETTE, Series, column_chart, esc, hbar_chart, line_chart
 
@@ -514,10 +513,6 @@ def _slip_section(data: ReportData) -> str:
     )
 
 
-def _trend_label(point: TrendPoint) -> str:
-    return _day(point.as_of) if point.as_of else point.started_at.strftime("%Y-%m-%d")
-
-
 def _trends_section(data: ReportData) -> str:
     points = data.trends
     if not points:
@@ -525,8 +520,11 @@ def _trends_section(data: ReportData) -> str:
             '<section id="trends"><h2>Trends across audits</h2>'
             '<p class="lead">No audit has recorded counts yet.</p></section>'
         )
-    labels = [_trend_label(p) for p in points]
-    names = [f"run {p.run_id}, as of {_trend_label(p)}" for p in points]
+    labels = [p.label for p in points]
+    names = [
+        f"run {p.run_id} ({p.kind}), as of {_day(p.as_of)}, started {_ts(p.started_at)}"
+        for p in points
+    ]
     titles = {r.rule: r.title for r in data.rules}
     charts = []
     for i, rule in enumerate(rule_ids()):
@@ -551,7 +549,9 @@ def _trends_section(data: ReportData) -> str:
         '<section id="trends"><h2>Trends across audits</h2>'
         f'<p class="lead">Live findings after each of the last {len(points):,} audits, oldest '
         "first (at most "
-        f"{data.limits.trend_audits:,}). A gap means the rule was not evaluated in that run.</p>"
+        f"{data.limits.trend_audits:,}). A gap means the rule was not evaluated in that run. "
+        "Audits are labelled by their day, and by their start time (UTC) where a day had "
+        "several.</p>"
         f'<div class="charts">{blocks}</div></section>'
     )
 

@@ -11,7 +11,15 @@ import pytest
 
 from sfsync.config import DatabaseSettings, Settings
 from sfsync.errors import UsageError
-from sfsync.report import ReportData, ReportLimits, build_report, render_html, write_report
+from sfsync.report import (
+    ReportData,
+    ReportLimits,
+    TrendPoint,
+    build_report,
+    render_html,
+    write_report,
+)
+from sfsync.report._data import _labelled
 from sfsync.warehouse import Warehouse
 from tests.cli_helpers import run_cli
 from tests.unit.report.fill import (
@@ -178,6 +186,27 @@ def test_trends_are_chronological_with_gaps_for_rules_not_evaluated(report: Repo
     assert [p.open["close_date_past"] for p in report.trends] == [3, 2, None]
     assert [p.open["close_date_slipping"] for p in report.trends] == [1, 1, 1]
     assert report.trends[1].waived["stale_last_modified"] == 1
+
+
+def test_trend_labels_name_each_audit_once(report: ReportData) -> None:
+    """Runs 3 and 5 both audited 2024-08-15: their start times (UTC) tell them apart."""
+    assert [(p.run_id, p.label) for p in report.trends] == [
+        (2, "2024-08-14"),
+        (3, "2024-08-15 02:00"),
+        (5, "2024-08-15 06:00"),
+    ]
+    page = render_html(report)
+    for point in report.trends:
+        assert f">{point.label}</text>" in page  # on the x-axis of the trend charts
+
+
+def test_audits_started_in_the_same_minute_are_told_apart_by_run_id() -> None:
+    def point(run_id: int, minute: int) -> TrendPoint:
+        started = datetime(2024, 8, 15, 2, minute, 30, tzinfo=UTC)
+        return TrendPoint(run_id, "audit", started, date(2024, 8, 15), {}, {})
+
+    labels = [p.label for p in _labelled([point(7, 0), point(8, 0), point(9, 1)])]
+    assert labels == ["2024-08-15 02:00 run 7", "2024-08-15 02:00 run 8", "2024-08-15 02:01"]
 
 
 def test_run_log_is_newest_first_with_stage_counts_and_errors(report: ReportData) -> None:
