@@ -18,6 +18,7 @@ __all__ = [
     "is_salesforce_id",
     "parse_date",
     "parse_datetime",
+    "rfc3339",
     "soql_datetime",
     "soql_quote",
 ]
@@ -90,6 +91,14 @@ def format_datetime(value: datetime) -> str:
         raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
     utc = value.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def rfc3339(value: datetime) -> str:
+    """How sfsync writes a time for people and collectors (health file, JSON output):
+    RFC 3339 in UTC, to the second, ``2026-12-04T20:07:14Z``."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def soql_datetime(value: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfsync.formats import rfc3339
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import RunCounts
 from sfsync.warehouse.runs import recent_runs
@@ -24,8 +25,8 @@ def run_rows(warehouse: Warehouse, limit: int = 20) -> list[dict[str, Any]]:
                 "id": run.id,
                 "kind": run.kind,
                 "status": run.status,
-                "started_at": run.started_at.isoformat(),
-                "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+                "started_at": rfc3339(run.started_at),
+                "ended_at": rfc3339(run.ended_at) if run.ended_at else None,
                 "seconds": round(seconds, 1) if seconds is not None else None,
                 "api_calls": run.api_calls,
                 "as_of": run.as_of.isoformat() if run.as_of else None,

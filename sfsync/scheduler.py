@@ -27,6 +27,7 @@ from sfsync.context import run_context
 from sfsync.cron import cron_trigger
 from sfsync.errors import ConfigError, LockHeld, SfsyncError
 from sfsync.files import atomic_text_file
+from sfsync.formats import rfc3339
 from sfsync.logging import get_logger
 from sfsync.stop import StopSignal
 from sfsync.warehouse import database_failure, open_warehouse
@@ -75,7 +76,7 @@ class Worker:
             cron=self.schedule.cron,
             timezone=self.schedule.timezone,
             apply=self.schedule.apply,
-            next_run_at=str(job.next_run_time),
+            next_run_at=_when(job.next_run_time),
         )
         self._set(status="idle")
         while not self.stop.wait(HEALTH_EVERY_S):
@@ -130,6 +131,9 @@ class Worker:
             self.state["runs"] = int(self.state.get("runs", 0)) + 1
             self._run_started = None
             self._set(status="idle" if not self.stop() else "stopping", run_ended_at=_now())
+            job = self.scheduler.get_job("sfsync-run") if self.scheduler.running else None
+            if job is not None and not self.stop():
+                log.info("worker.next_run", next_run_at=_when(job.next_run_time))
 
     # ---------------------------------------------------------------- health
 
@@ -175,7 +179,7 @@ class Worker:
             document = {
                 **self.state,
                 "updated_at": _now(),
-                "next_run_at": str(job.next_run_time) if job and job.next_run_time else None,
+                "next_run_at": _when(job.next_run_time) if job else None,
             }
             started = self._run_started
         # How long the run in progress has been going: a stuck run shows, however fresh
@@ -201,4 +205,8 @@ class Worker:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return rfc3339(datetime.now(UTC))
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else rfc3339(moment)

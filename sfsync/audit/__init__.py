@@ -25,16 +25,26 @@ if TYPE_CHECKING:
         slip_metrics,
         waive_finding,
     )
-    from sfsync.audit._findings import FINDING_STATUSES, FindingRecord, list_findings
+    from sfsync.audit._findings import (
+        FINDING_SORT_KEYS,
+        FINDING_STATUSES,
+        FindingColumn,
+        FindingRecord,
+        finding_columns,
+        list_findings,
+    )
     from sfsync.audit._slipping import SlipMetrics
 
 _EXPORTS = {
+    "FINDING_SORT_KEYS": "sfsync.audit._findings",
     "FINDING_STATUSES": "sfsync.audit._findings",
     "AuditSummary": "sfsync.audit._api",
+    "FindingColumn": "sfsync.audit._findings",
     "FindingRecord": "sfsync.audit._findings",
     "RuleCounts": "sfsync.audit._api",
     "SlipMetrics": "sfsync.audit._slipping",
     "WaiverResult": "sfsync.audit._api",
+    "finding_columns": "sfsync.audit._findings",
     "list_findings": "sfsync.audit._findings",
     "run": "sfsync.audit._api",
     "run_audit": "sfsync.audit._api",
@@ -43,12 +53,15 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FINDING_SORT_KEYS",
     "FINDING_STATUSES",
     "AuditSummary",
+    "FindingColumn",
     "FindingRecord",
     "RuleCounts",
     "SlipMetrics",
     "WaiverResult",
+    "finding_columns",
     "list_findings",
     "run",
     "run_audit",

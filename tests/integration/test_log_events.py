@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from structlog.typing import EventDict
 
+from sfsync.audit import finding_columns
 from sfsync.config import Settings
 from sfsync.extract import run_sync
 from sfsync.runner import run_once
@@ -108,12 +109,22 @@ def _is_column(name: str) -> bool:
     return found is not None and column in found.columns
 
 
+def _is_findings_column(name: str) -> bool:
+    """``close_date_past.k``: a column of ``sfsync findings``, a rule's value."""
+    return name in {column.name for column in finding_columns()}
+
+
 def readme_events() -> set[str]:
     names = set(_BACKTICKED_DOTTED.findall((ROOT / "README.md").read_text()))
     return {
         name
         for name in names
-        if not (_is_setting(name) or _is_column(name) or _FILE_NAME.search(name))
+        if not (
+            _is_setting(name)
+            or _is_column(name)
+            or _is_findings_column(name)
+            or _FILE_NAME.search(name)
+        )
     }
 
 
