@@ -208,3 +208,16 @@ def test_snapshots_are_a_change_log_and_report_their_count(db_url: str) -> None:
         assert record_snapshots(session, date(2024, 8, 3), synced, since) == 1
         assert session.scalar(select(func.count()).select_from(OpportunitySnapshot)) == 3
     warehouse.dispose()
+
+
+def test_db_current_exits_non_zero_when_an_upgrade_is_needed(db_url: str) -> None:
+    """A deployment gate: `sfsync db current` fails (exit 2) until `db upgrade` ran."""
+    env = {"SFSYNC_DATABASE_URL": db_url}
+    open_warehouse(DatabaseSettings(url=db_url), require_head=False, create=True).dispose()
+    empty = run_cli("db", "current", env=env)
+    assert empty.exit_code == 2, empty.output
+    assert "needs `sfsync db upgrade`" in empty.stdout
+    assert run_cli("db", "upgrade", env=env).exit_code == 0
+    current = run_cli("db", "current", env=env)
+    assert current.exit_code == 0, current.output
+    assert "up to date" in current.stdout
