@@ -1,10 +1,10 @@
 """What the pipeline-hygiene report shows, read from the warehouse as plain values.
 
 Every figure comes from a handful of set-based queries (grouped counts,
-one streamed pass over the slip metrics, one ``IN`` query for the rows that
-are shown); nothing is queried per opportunity. Long lists are capped by
-:class:`ReportLimits`, and the data always carries the full count beside the
-rows shown, so the page can say what it left out.
+one streamed pass over the slip metrics, one over the open findings' deals,
+``IN`` queries for the rows that are shown); nothing is queried per opportunity.
+Long lists are capped by :class:`ReportLimits`, and the data always carries the
+full count beside the rows shown, so the page can say what it left out.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, cast
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, and_, false, func, select
@@ -26,6 +26,15 @@ from sfsync.audit import SlipMetrics, slip_metrics
 from sfsync.audit.rules import get_rule, rule_ids
 from sfsync.config import Settings
 from sfsync.logging import redact_text
+from sfsync.report._deals import (
+    PipelineAtRisk,
+    RecordLinks,
+    RuleDeals,
+    flagged_deals,
+    host_of,
+    read_currency,
+    record_links,
+)
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally, RunCounts, SyncCounts, WritebackCounts
 from sfsync.warehouse.models import (
@@ -75,6 +84,7 @@ class ReportLimits:
     trend_audits: int = 60
     runs_scanned: int = 2000
     reassignments: int = 100
+    rule_rows: int = 200
 
 
 # --------------------------------------------------------------------------- the data
@@ -142,6 +152,8 @@ class OwnerRow:
     is_active: bool | None
     open_by_rule: Mapping[str, int]
     waived: int
+    # Converted amounts of the owner's deals with an open finding, each deal once.
+    at_risk: Decimal = Decimal("0.00")
 
     @property
     def open(self) -> int:
@@ -267,6 +279,10 @@ class ReportData:
     runs: tuple[RunRow, ...]
     runs_total: int
     limits: ReportLimits
+    # Per rule, the deals of its open findings; their converted amounts; where they link.
+    deals: tuple[RuleDeals, ...]
+    pipeline: PipelineAtRisk
+    links: RecordLinks
     notes: tuple[str, ...] = field(default=())
     reassignments: tuple[Reassignment, ...] = field(default=())
     reassignments_total: int = 0
@@ -309,9 +325,13 @@ def build_report(
         ).scalar_one()
         due_ids = _due_this_month_ids(conn, _month_start(day))
         reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
+        links = record_links(settings)
+        currency = read_currency(conn, settings, org.default_currency)
+        deals, pipeline = flagged_deals(conn, currency, links, limits.rule_rows)
         # The audit's context refuses a warehouse nothing was synced into; its metrics would
         # be empty anyway, and the report of an empty warehouse still renders.
         synced = conn.execute(select(_OPP.c.id).limit(1)).first() is not None
+    owners = tuple(replace(o, at_risk=pipeline.by_owner.get(o.owner_id, o.at_risk)) for o in owners)
     slip = _slip_summary(warehouse, settings, day, due_ids, limits, synced=synced)
     rules = _rule_summaries(settings, status_counts, scan.last_rule_counts)
     totals = Totals(
@@ -323,7 +343,7 @@ def build_report(
         owners_with_live_findings=owners_total,
         last_sync_at=scan.last_sync_at,
     )
-    notes = _notes(settings, day, scan.last_audit, totals, rules)
+    notes = _notes(settings, day, scan.last_audit, totals, rules) + _deal_notes(links, pipeline)
     return ReportData(
         generated_at=generated_at,
         as_of=day,
@@ -342,6 +362,9 @@ def build_report(
         notes=notes,
         reassignments=reassignments,
         reassignments_total=reassignments_total,
+        deals=deals,
+        pipeline=pipeline,
+        links=links,
     )
 
 
@@ -354,16 +377,6 @@ def _next_month(day: date) -> date:
 
 
 # --------------------------------------------------------------------------- header
-
-
-def _host(url: str | None) -> str | None:
-    """``host[:port]`` of a URL: never its scheme, user name or password."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return None
-    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
 
 
 def _org_info(conn: Connection, settings: Settings, dialect: str) -> OrgInfo:
@@ -381,9 +394,9 @@ def _org_info(conn: Connection, settings: Settings, dialect: str) -> OrgInfo:
     ).first()
     sf = settings.salesforce
     if sf.instance_url:
-        instance, source = _host(sf.instance_url), "salesforce.instance_url"
+        instance, source = host_of(sf.instance_url), "salesforce.instance_url"
     else:
-        instance, source = _host(sf.login_url), "salesforce.login_url"
+        instance, source = host_of(sf.login_url), "salesforce.login_url"
     fiscal, fiscal_source = settings.audit.fiscal_year_start_month, "audit.fiscal_year_start_month"
     if row is not None and row.fiscal_year_start_month is not None:
         fiscal, fiscal_source = (
@@ -989,6 +1002,23 @@ def _slip_row(
 
 
 # --------------------------------------------------------------------------- notes
+
+
+def _deal_notes(links: RecordLinks, pipeline: PipelineAtRisk) -> tuple[str, ...]:
+    notes: list[str] = []
+    if pipeline.deals and links.host is None:
+        notes.append(f"The deals are not linked to Salesforce: {links.source}.")
+    if pipeline.without_rate:
+        notes.append(
+            f"{pipeline.without_rate:,} deal(s) with an open finding have an amount in a currency "
+            "without a conversion rate (CurrencyType): they are left out of the pipeline at risk."
+        )
+    if pipeline.deals and pipeline.currency is None:
+        notes.append(
+            "The corporate currency is not known (no CurrencyType marked corporate, no "
+            "audit.corporate_currency, no Organization currency): amounts are summed as they are."
+        )
+    return tuple(notes)
 
 
 def _notes(

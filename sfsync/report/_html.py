@@ -4,7 +4,9 @@ The page needs nothing at view time: CSS and the table-sorting script are
 inline, charts are inline SVG, fonts are the system's. Its
 Content-Security-Policy allows exactly that inline CSS and script (by hash)
 and nothing else, so even a value that slipped past escaping could not make
-the browser fetch anything.
+the browser fetch anything. The only links leaving the page are those to the
+flagged deals in Salesforce (built by :class:`RecordLinks`, never from a record
+value); following one is the reader's choice, and DNS prefetching is off.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from string import Template
 
 from sfsync.audit.rules import rule_ids
@@ -23,6 +26,7 @@ from sfsync.report._data import (
     RunRow,
     SlipRow,
 )
+from sfsync.report._deals import DealValue, FlaggedDeal, RuleDeals, ValueColumn
 from sfsync.report._svg import PALETTE, Series, column_chart, esc, hbar_chart, line_chart
 
 __all__ = ["render_html"]
@@ -33,7 +37,34 @@ _STYLE = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: var(--bg);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; }
+.layout { display: grid; grid-template-columns: 220px minmax(0, 1fr); }
+main { min-width: 0; max-width: 1220px; padding: 24px 28px 48px; }
+section, header { scroll-margin-top: 8px; }
+nav.toc { position: sticky; top: 0; align-self: start; max-height: 100vh; overflow-y: auto;
+  padding: 24px 10px 24px 16px; border-right: 1px solid var(--line); background: var(--bg);
+  font-size: 13px; z-index: 2; }
+nav.toc .toc-title { margin: 0 0 6px 6px; color: var(--muted); font-size: 11.5px;
+  font-weight: 650; letter-spacing: 0.04em; text-transform: uppercase; }
+nav.toc ol { list-style: none; margin: 0; padding: 0; }
+nav.toc ol ol { padding-left: 12px; }
+nav.toc a { display: block; padding: 3px 6px; border-radius: 4px; color: var(--ink);
+  text-decoration: none; overflow-wrap: anywhere; }
+nav.toc a:hover, nav.toc a:focus-visible { background: var(--soft); }
+nav.toc .count { color: var(--muted); font-variant-numeric: tabular-nums; }
+@media (max-width: 1100px) {
+  .layout { display: block; }
+  nav.toc { max-height: none; overflow: visible; padding: 6px 12px; border-right: 0;
+    border-bottom: 1px solid var(--line); box-shadow: 0 1px 3px rgba(0, 0, 0, 0.08); }
+  nav.toc .toc-title { display: none; }
+  nav.toc ol, nav.toc li { display: inline; }
+  nav.toc ol ol { padding: 0; }
+  nav.toc a { display: inline-block; padding: 1px 6px; }
+  section, header { scroll-margin-top: 90px; }
+  main { padding: 16px 14px 40px; }
+  th, td { padding: 4px 5px; }
+  .id { overflow-wrap: anywhere; }
+  td.wrap { min-width: 7em; }
+}
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header .org { margin: 0 0 12px; color: var(--muted); font-size: 15px; }
 h2 { margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 2px solid var(--line);
@@ -50,21 +81,27 @@ dl.meta dd { margin: 0; }
 .card { background: var(--soft); border-radius: 8px; padding: 12px 14px; }
 .card .n { font-size: 24px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .l { color: var(--muted); font-size: 12.5px; }
+.card.money { grid-column: span 2; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 4px;
   font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
-  vertical-align: top; }
-th { background: var(--soft); font-weight: 600; font-size: 12.5px; white-space: nowrap; }
+th, td { text-align: left; padding: 5px 7px; border-bottom: 1px solid var(--line);
+  vertical-align: top; overflow-wrap: break-word; }
+th { background: var(--soft); font-weight: 600; font-size: 12.5px; }
 td.num, th.num { text-align: right; }
 td.num, td.date { white-space: nowrap; }
-.table-wrap { overflow-x: auto; }
-td.wrap { min-width: 200px; max-width: 420px; overflow-wrap: anywhere; }
+td.num.words, tfoot td.num { white-space: normal; }
+tfoot th, tfoot td { border-top: 2px solid var(--line); font-weight: 650; background: var(--bg); }
+/* Wide tables wrap their text first; only a narrow screen scrolls them, inside this box. */
+.table-wrap { overflow-x: auto; max-width: 100%; }
+td.wrap { min-width: 9em; max-width: 420px; overflow-wrap: anywhere; }
+td a { color: var(--accent); }
+td a:visited { color: #5a3d99; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 12.5px;
   padding-top: 6px; }
 th button { all: inherit; cursor: pointer; padding: 0; }
-th button::after { content: " \\2195"; color: #9aa3b2; }
-th[aria-sort="ascending"] button::after { content: " \\25B2"; color: var(--accent); }
-th[aria-sort="descending"] button::after { content: " \\25BC"; color: var(--accent); }
+th button::after { content: "\\00A0\\2195"; color: #9aa3b2; }
+th[aria-sort="ascending"] button::after { content: "\\00A0\\25B2"; color: var(--accent); }
+th[aria-sort="descending"] button::after { content: "\\00A0\\25BC"; color: var(--accent); }
 th button:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 .id { color: var(--muted); font-size: 11.5px; display: block; }
 .lb { color: var(--warn); font-weight: 600; }
@@ -80,7 +117,8 @@ svg.chart line.grid { stroke: var(--line); stroke-width: 1; }
 code { font-size: 12.5px; background: var(--soft); padding: 0 3px; border-radius: 3px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
 footer ul { padding-left: 18px; }
-@media print { th button::after { content: ""; } main { padding: 0; } }
+@media print { th button::after { content: ""; } main { padding: 0; } nav.toc { display: none; }
+  .layout { display: block; } }
 """
 
 # Sorts any table.sortable by the clicked header: numbers by data-v, text otherwise.
@@ -134,14 +172,19 @@ _PAGE = Template(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="$csp">
+<meta http-equiv="x-dns-prefetch-control" content="off">
+<meta name="referrer" content="no-referrer">
 <meta name="generator" content="sfsync $version">
 <title>$title</title>
 <style>$style</style>
 </head>
 <body>
+<div class="layout">
+$toc
 <main>
 $body
 </main>
+</div>
 <script>$script</script>
 </body>
 </html>
@@ -177,6 +220,7 @@ def render_html(data: ReportData) -> str:
             _notes(data.notes),
             _totals(data),
             _rules_section(data),
+            *(_deals_section(data, deals) for deals in data.deals),
             _owners_section(data),
             _slip_section(data),
             _trends_section(data),
@@ -191,6 +235,7 @@ def render_html(data: ReportData) -> str:
         version=esc(data.sfsync_version),
         title=esc(title),
         style=_STYLE,
+        toc=_toc(data),
         body=body,
         script=_SCRIPT,
     )
@@ -239,6 +284,49 @@ def _th(label: str, *, numeric: bool = False, sortable: bool = False, sort: str 
 
 def _rule_label(rule: str, title: str) -> str:
     return f'{esc(title)}<span class="id">{esc(rule)}</span>'
+
+
+def _money(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _code(data: ReportData) -> str:
+    """The corporate currency's code, as headers and totals name it."""
+    return data.pipeline.currency or "corporate currency"
+
+
+def _money_cell(value: Decimal | None, extra: str = "") -> str:
+    sort = "" if value is None else f' data-v="{value}"'
+    return f'<td class="num"{sort}>{_money(value)}{extra}</td>'
+
+
+def _deals_id(rule: str) -> str:
+    return f"rule-{rule}"
+
+
+# --------------------------------------------------------------------------- contents
+
+
+def _toc(data: ReportData) -> str:
+    rules = "".join(
+        f'<li><a href="#{esc(_deals_id(d.rule))}">{esc(d.title)} '
+        f'<span class="count">{d.total:,}</span></a></li>'
+        for d in data.deals
+    )
+    entries = [
+        '<li><a href="#totals">Totals</a></li>',
+        f'<li><a href="#rules">Findings by rule</a><ol>{rules}</ol></li>',
+        '<li><a href="#owners">Findings by owner</a></li>',
+        '<li><a href="#slip">Close-date slips</a></li>',
+        '<li><a href="#trends">Trends</a></li>',
+        '<li><a href="#runs">Run log</a></li>',
+        '<li><a href="#reassignments">Task reassignments</a></li>',
+        '<li><a href="#settings">Settings used</a></li>',
+    ]
+    return (
+        '<nav class="toc" aria-label="Contents"><p class="toc-title">Contents</p>'
+        f"<ol>{''.join(entries)}</ol></nav>"
+    )
 
 
 # --------------------------------------------------------------------------- sections
@@ -309,18 +397,29 @@ def _totals(data: ReportData) -> str:
         f'<div class="card"><div class="n">{n:,}</div><div class="l">{esc(label)}</div></div>'
         for n, label in cards
     )
-    return f'<section id="totals" class="cards" aria-label="Totals">{inner}</section>'
+    pipeline = data.pipeline
+    at_risk = (
+        f'<div class="card money" id="pipeline-at-risk"><div class="n" data-v="{pipeline.total}">'
+        f"{_money(pipeline.total)} {esc(_code(data))}</div>"
+        f'<div class="l">pipeline at risk: the converted amounts of the {pipeline.deals:,} '
+        f"opportunities with an open finding, each once (currency from "
+        f"{esc(pipeline.currency_source)})</div></div>"
+    )
+    return f'<section id="totals" class="cards" aria-label="Totals">{inner}{at_risk}</section>'
 
 
 def _rules_section(data: ReportData) -> str:
+    at_risk = {d.rule: d.at_risk for d in data.deals}
     rows = []
     for r in data.rules:
         state = "" if r.enabled else ' <span class="muted">(disabled)</span>'
         rows.append(
-            "<tr>"
-            f"<td>{_rule_label(r.rule, r.title)}{state}</td>"
+            f'<tr data-rule="{esc(r.rule)}">'
+            f'<td><a href="#{esc(_deals_id(r.rule))}">{esc(r.title)}</a>'
+            f'<span class="id">{esc(r.rule)}</span>{state}</td>'
             f"<td>{esc(r.severity)}</td>"
             f"{_num_cell(r.open)}{_num_cell(r.waived)}"
+            f"{_money_cell(at_risk.get(r.rule))}"
             f"{_num_cell(r.new_last_audit)}{_num_cell(r.resolved_last_audit)}"
             f"{_num_cell(r.resolved_total)}"
             "</tr>"
@@ -331,6 +430,7 @@ def _rules_section(data: ReportData) -> str:
             _th("Severity"),
             _th("Open", numeric=True),
             _th("Waived", numeric=True),
+            _th(f"Pipeline at risk ({_code(data)})", numeric=True),
             _th("New (last audit of it)", numeric=True),
             _th("Resolved (last audit of it)", numeric=True),
             _th("Resolved (all time)", numeric=True),
@@ -347,7 +447,8 @@ def _rules_section(data: ReportData) -> str:
     )
     lead = (
         "Live findings as the last audit left them. Waived findings are reported but "
-        "never written back."
+        "never written back. Pipeline at risk: the amounts of the deals with an open finding "
+        f"of the rule, converted to {_code(data)}; each rule's deals are listed below."
         if data.has_audit
         else "No audit has run yet: every count is zero."
     )
@@ -356,6 +457,107 @@ def _rules_section(data: ReportData) -> str:
         f'<p class="lead">{esc(lead)}</p>'
         f"{_WRAP}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         f'<div class="charts">{chart}</div></section>'
+    )
+
+
+def _value_cell(value: DealValue, column: ValueColumn) -> str:
+    if not column.numeric:
+        return f"<td>{esc(value.text)}</td>"
+    sort = "" if value.sort is None else f' data-v="{value.sort}"'
+    if value.lower_bound:
+        return (
+            f'<td class="num lb"{sort} title="lower bound: the field history is incomplete">'
+            f"{esc(value.text)}</td>"
+        )
+    classes = "num words" if column.words else "num"
+    return f'<td class="{classes}"{sort}>{esc(value.text)}</td>'
+
+
+def _deal_name(deal: FlaggedDeal) -> str:
+    if not deal.in_warehouse:
+        name = '<span class="muted">(not in the warehouse)</span>'
+    else:
+        name = esc(deal.name) if deal.name else '<span class="muted">(no name)</span>'
+        if deal.deleted:
+            name += ' <span class="muted">(deleted in Salesforce)</span>'
+    if deal.url is not None:
+        name = (
+            f'<a href="{esc(deal.url)}" target="_blank" rel="noopener noreferrer" '
+            f'title="open in Salesforce">{name}</a>'
+        )
+    return f'{name}<span class="id">{esc(deal.opportunity_id)}</span>'
+
+
+def _deal_row(deal: FlaggedDeal, data: ReportData, columns: Sequence[ValueColumn]) -> str:
+    original = ""
+    if deal.amount is not None and deal.currency and deal.currency != data.pipeline.currency:
+        original = f'<span class="id">{deal.amount:,.2f} {esc(deal.currency)}</span>'
+    elif deal.amount is not None and deal.converted_amount is None:
+        original = f'<span class="id">{deal.amount:,.2f}: no rate</span>'
+    values = "".join(_value_cell(v, c) for v, c in zip(deal.values, columns, strict=True))
+    return (
+        f'<tr data-opportunity="{esc(deal.opportunity_id)}" '
+        f'data-owner="{esc(deal.owner_id or "")}">'
+        f'<td class="wrap">{_deal_name(deal)}</td>'
+        f"<td>{_person(deal.owner_id, deal.owner_name)}</td>"
+        f"<td>{esc(deal.stage or '—')}</td>"
+        f'<td class="date" data-v="{_day(deal.close_date)}">{_day(deal.close_date)}</td>'
+        f"{_money_cell(deal.converted_amount, original)}"
+        f"{values}"
+        "</tr>"
+    )
+
+
+def _deals_section(data: ReportData, deals: RuleDeals) -> str:
+    """One rule's flagged deals: sortable, largest amount first, with a total row."""
+    section_id = _deals_id(deals.rule)
+    title = (
+        f'<section id="{esc(section_id)}" class="deals" data-rule="{esc(deals.rule)}">'
+        f"<h2>{_rule_label(deals.rule, deals.title)}</h2>"
+    )
+    if not deals.total:
+        return f'{title}<p class="lead">No open finding.</p></section>'
+    code = esc(_code(data))
+    lead = (
+        f"{deals.total:,} open finding{'s' if deals.total != 1 else ''}; pipeline at risk "
+        f'<strong class="at-risk" data-v="{deals.at_risk}">{_money(deals.at_risk)} {code}'
+        "</strong>. Amounts are the opportunities' current amounts converted to "
+        f"{code}; the other columns are the values the audit recorded. Waived findings are "
+        "not listed. Click a column header to sort"
+        + ("; a name opens the deal in Salesforce." if data.links.host else ".")
+    )
+    if deals.without_rate:
+        lead += (
+            f" {deals.without_rate:,} of them have an amount in a currency without a rate: "
+            "left out of the total."
+        )
+    head = "".join(
+        [
+            _th("Opportunity", sortable=True),
+            _th("Owner", sortable=True),
+            _th("Stage", sortable=True),
+            _th("Close date", sortable=True),
+            _th(f"Amount ({_code(data)})", numeric=True, sortable=True, sort="descending"),
+            *(_th(c.label, numeric=c.numeric, sortable=True) for c in deals.columns),
+        ]
+    )
+    rows = "".join(_deal_row(d, data, deals.columns) for d in deals.deals)
+    shown = len(deals.deals)
+    caption = (
+        f"All {deals.total:,} deals with an open finding of this rule, largest amount first."
+        if deals.cap_statement is None
+        else deals.cap_statement[0].upper() + deals.cap_statement[1:] + "."
+    )
+    foot = (
+        f'<tr><th scope="row" colspan="4">Total of the {shown:,} listed</th>'
+        f'<td class="num total" data-v="{deals.listed_at_risk}">{_money(deals.listed_at_risk)} '
+        f'{code}</td><td colspan="{len(deals.columns)}"></td></tr>'
+    )
+    return (
+        f'{title}<p class="lead">{lead}</p>'
+        f'{_WRAP}<table class="sortable deals" id="deals-{esc(deals.rule)}">'
+        f"<caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody><tfoot>{foot}</tfoot></table></div></section>"
     )
 
 
@@ -368,6 +570,7 @@ def _owner_name(row: OwnerRow) -> str:
 
 def _owners_section(data: ReportData) -> str:
     total = data.totals.owners_with_live_findings
+    titles = {r.rule: r.title for r in data.rules}
     if not data.owners:
         return (
             '<section id="owners"><h2>Findings by owner</h2>'
@@ -377,9 +580,10 @@ def _owners_section(data: ReportData) -> str:
         [
             _th("Owner", sortable=True),
             _th("Active", sortable=True),
-            *(_th(rule, numeric=True, sortable=True) for rule in rule_ids()),
+            *(_th(titles.get(rule, rule), numeric=True, sortable=True) for rule in rule_ids()),
             _th("Open", numeric=True, sortable=True, sort="descending"),
             _th("Waived", numeric=True, sortable=True),
+            _th(f"Pipeline at risk ({_code(data)})", numeric=True, sortable=True),
         ]
     )
     rows = []
@@ -387,8 +591,8 @@ def _owners_section(data: ReportData) -> str:
         active = "—" if o.is_active is None else ("yes" if o.is_active else "no")
         cells = "".join(_num_cell(o.open_by_rule.get(rule, 0)) for rule in rule_ids())
         rows.append(
-            f"<tr><td>{_owner_name(o)}</td><td>{active}</td>{cells}"
-            f"{_num_cell(o.open)}{_num_cell(o.waived)}</tr>"
+            f'<tr data-owner="{esc(o.owner_id or "")}"><td>{_owner_name(o)}</td><td>{active}</td>'
+            f"{cells}{_num_cell(o.open)}{_num_cell(o.waived)}{_money_cell(o.at_risk)}</tr>"
         )
     shown = len(data.owners)
     caption = (
@@ -399,8 +603,9 @@ def _owners_section(data: ReportData) -> str:
     )
     return (
         '<section id="owners"><h2>Findings by owner</h2>'
-        '<p class="lead">Open findings per rule of the opportunities each user owns. '
-        "Click a column header to sort.</p>"
+        '<p class="lead">Open findings per rule of the opportunities each user owns, and '
+        f"their pipeline at risk: the amounts of those opportunities in {esc(_code(data))}, "
+        "each opportunity once however many rules flag it. Click a column header to sort.</p>"
         f'{_WRAP}<table class="sortable" id="owners-table"><caption>{esc(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
@@ -432,7 +637,7 @@ def _slip_table(
         else:
             extensions = _num_cell(r.month_extensions)
         amount = "—" if r.amount is None else f"{r.amount:,.0f} {esc(r.currency or '')}".strip()
-        due = ' <span class="muted">(this month)</span>' if mark_due and r.due_this_month else ""
+        due = '<span class="id">this month</span>' if mark_due and r.due_this_month else ""
         body.append(
             "<tr>"
             f'<td class="wrap">{esc(r.name or "(no name)")}<span class="id">'
@@ -695,6 +900,8 @@ def _settings_section(data: ReportData) -> str:
 def _footer(data: ReportData) -> str:
     lim = data.limits
     caps = [
+        f"Deals of each rule: the {lim.rule_rows:,} largest amounts per rule; "
+        "`sfsync findings --rule RULE --format csv` lists them all.",
         f"Most extended open opportunities: at most {lim.slipping_rows:,} rows.",
         f"Opportunities due to close this month: at most {lim.due_rows:,} rows.",
         f"Owners: the {lim.owners:,} with the most open findings.",

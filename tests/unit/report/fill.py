@@ -418,19 +418,54 @@ def _runs() -> list[dict[str, Any]]:
 
 
 def _findings() -> list[dict[str, Any]]:
+    """Details as each rule's details class stores them; Lower Bound's stale finding has
+    none (a row from before details were kept)."""
     slipping = {
         "month_extensions": 4,
         "days_since_stage_change": 100,
         "days_open": 237,
         "lower_bound": False,
     }
+    values = {"k": 0, "currency": "EUR", "amount_threshold": 50_000.0}
+    stale = {
+        **values,
+        "stage": "Negotiate",
+        "close_date": "2024-08-30",
+        "amount": 60_000.0,
+        "converted_amount": 60_000.0,
+        "big": True,
+        "has_instrument": False,
+        "min_stage": "Qualify",
+        "threshold_days": 14,
+        "days_since_last_human_modification": 44,
+        "last_human_modified_date": "2024-07-01T10:00:00+00:00",
+        "last_human_modified_by_id": None,
+        "last_human_assumed": False,
+    }
+    past = {
+        **values,
+        "stage": "Qualify",
+        "close_date": "2024-08-05",
+        "amount": None,
+        "converted_amount": 0.0,
+        "big": False,
+        "has_instrument": True,
+        "today": "2024-08-14",
+    }
+    rev_rec = {
+        "stage": "Prove",
+        "min_stage": "Prove",
+        "has_instrument": True,
+        "field": "Rev_Rec_Terms__c",
+        "rev_rec_terms": None,
+    }
     return [
         _finding("close_date_slipping", OXTED, "open", opened_run=2, details=slipping),
-        _finding("stale_last_modified", OXTED, "open", opened_run=2),
+        _finding("stale_last_modified", OXTED, "open", opened_run=2, details=stale),
         _finding("stale_last_modified", LOWER, "open", opened_run=2),
         _finding("stale_last_modified", HOSTILE, "waived", opened_run=2),
-        _finding("missing_rev_rec_terms", HOSTILE, "open", opened_run=2),
-        _finding("close_date_past", NOHIST, "open", opened_run=2, severity="error"),
+        _finding("missing_rev_rec_terms", HOSTILE, "open", opened_run=2, details=rev_rec),
+        _finding("close_date_past", NOHIST, "open", opened_run=2, severity="error", details=past),
         _finding("close_date_past", MISSING, "open", opened_run=2, severity="error"),
         _finding(
             "close_date_past", LOWER, "resolved", opened_run=2, resolved_run=3, severity="error"
