@@ -1,7 +1,7 @@
 """A large, realistic warehouse written with bulk Core inserts (no dev org, no sync).
 
-Deterministic for a seed. Open and closed opportunities spread over several
-hundred owners; most have OpportunityHistory whose close dates get pushed
+Deterministic for a seed. Open and closed opportunities, in US dollars (the
+corporate currency), euros and pounds, spread over several hundred owners; most have OpportunityHistory whose close dates get pushed
 month after month at random, the rest only warehouse snapshots (their figures
 are lower bounds). Findings open, get waived and resolve across a series of
 nightly runs whose ``counts`` look like the runner's.
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, insert
 from sfsync.audit.rules import rule_ids
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import (
+    CurrencyType,
     Finding,
     Opportunity,
     OpportunityHistory,
@@ -62,6 +63,10 @@ _FIRST = ("Olga", "Lucia", "Giulia", "Kenji", "Amara", "Sven", "Priya", "Tomás"
 _LAST = ("Rossi", "Lopez", "Tanaka", "Okafor", "Berg", "Nair", "Silva", "Wang", "Haddad", "Kim")
 
 _BATCH = 10_000
+
+# CurrencyType: units per corporate unit (US dollars), as Salesforce keeps them.
+CURRENCY_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79}
+CORPORATE_CURRENCY = "USD"
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ def fill_bulk(
         for i, name in enumerate(_OPEN_STAGES + _CLOSED_STAGES, start=1)
     ]
     open_ids: list[str] = []
+    facts: dict[str, dict[str, Any]] = {}  # what the findings' details say of open deals
     history: list[dict[str, Any]] = []
     snapshots: list[dict[str, Any]] = []
 
@@ -190,7 +196,7 @@ def fill_bulk(
                             "captured_at": _ts(as_of - timedelta(days=30 * (3 - n)), 2),
                         }
                     )
-            yield obj(
+            row = obj(
                 oid,
                 name=f"{rng.choice(_COMPANIES)} - {rng.choice(_PRODUCTS)}",
                 owner_id=rng.choice(user_ids),
@@ -203,6 +209,16 @@ def fill_bulk(
                 created_date=_ts(created),
                 last_modified_date=_ts(as_of - timedelta(days=rng.randint(0, 90))),
             )
+            if not closed:
+                facts[oid] = {
+                    "stage": stage,
+                    "close_date": close,
+                    "created": created,
+                    "amount": row["amount"],
+                    "currency": row["currency_iso_code"],
+                    "month_extensions": pushes,
+                }
+            yield row
 
     with warehouse.engine.begin() as conn:
         conn.execute(
@@ -210,23 +226,102 @@ def fill_bulk(
             [obj("00D000000000001EAA", name="Bulk Test Org", fiscal_year_start_month=1)],
         )
         _insert(conn, table_of(User), users)
+        conn.execute(
+            insert(table_of(CurrencyType)),
+            [
+                obj(
+                    f"01L{i:012d}AAA",
+                    iso_code=code,
+                    conversion_rate=rate,
+                    decimal_places=2,
+                    is_active=True,
+                    is_corporate=code == CORPORATE_CURRENCY,
+                )
+                for i, (code, rate) in enumerate(CURRENCY_RATES.items())
+            ],
+        )
         conn.execute(insert(table_of(OpportunityStage)), stages)
         total = _insert(conn, table_of(Opportunity), opportunity_rows())
         history_rows = _insert(conn, table_of(OpportunityHistory), iter(history))
         _insert(conn, table_of(OpportunitySnapshot), iter(snapshots))
-        runs, findings = _runs_and_findings(conn, rng, open_ids, as_of, audits, finding_share)
+        runs, findings = _runs_and_findings(
+            conn, rng, open_ids, facts, as_of, audits, finding_share, random.Random(seed + 1)
+        )
     return BulkOrg(total, len(open_ids), history_rows, findings, runs)
+
+
+def _quarter_offset(close: date, today: date) -> int:
+    return (close.year * 12 + close.month - 1) // 3 - (today.year * 12 + today.month - 1) // 3
+
+
+def _details(rule: str, deal: dict[str, Any], day: date, rng: random.Random) -> dict[str, Any]:
+    """A finding's details as the rule would store them (fiscal year = calendar year)."""
+    close: date = deal["close_date"]
+    k = _quarter_offset(close, day)
+    rate = CURRENCY_RATES[deal["currency"]]
+    converted = deal["amount"] / rate
+    instrument = rng.random() < 0.4
+    values = {
+        "stage": deal["stage"],
+        "close_date": close.isoformat(),
+        "k": k,
+        "amount": deal["amount"],
+        "currency": deal["currency"],
+        "converted_amount": converted,
+        "amount_threshold": 50_000.0,
+        "big": converted > 50_000,
+        "has_instrument": instrument,
+    }
+    if rule == "close_date_past":
+        return {**values, "today": day.isoformat()}
+    if rule == "stale_last_modified":
+        threshold = (14, 30, 45, 45)[min(max(k, 0), 3)]
+        days = threshold + rng.randint(1, 90)
+        return {
+            **values,
+            "min_stage": "Qualify",
+            "threshold_days": threshold,
+            "days_since_last_human_modification": days,
+            "last_human_modified_date": _ts(day - timedelta(days=days), 15).isoformat(),
+            "last_human_modified_by_id": None,
+            "last_human_assumed": rng.random() < 0.1,
+        }
+    if rule == "missing_rev_rec_terms":
+        return {
+            "stage": deal["stage"],
+            "min_stage": "Prove",
+            "has_instrument": True,
+            "field": "Rev_Rec_Terms__c",
+            "rev_rec_terms": None,
+        }
+    stage_days = rng.randint(0, max(0, (day - deal["created"]).days))
+    return {
+        "stage": deal["stage"],
+        "close_date": close.isoformat(),
+        "month_extensions": max(3, deal["month_extensions"]),
+        "min_extensions": 3,
+        "lower_bound": rng.random() < 0.15,
+        "close_date_source": "history",
+        "days_since_stage_change": stage_days,
+        "days_open": (day - deal["created"]).days,
+    }
 
 
 def _runs_and_findings(
     conn: Connection,
     rng: random.Random,
     open_ids: list[str],
+    facts: dict[str, dict[str, Any]],
     as_of: date,
     audits: int,
     share: float,
+    details_rng: random.Random,
 ) -> tuple[int, int]:
-    """Nightly runs (sync, audit, write-back counts) and the findings they opened and resolved."""
+    """Nightly runs (sync, audit, write-back counts) and the findings they opened and resolved.
+
+    The findings' details have the keys of each rule's details class, with values like
+    the audit's (drawn from ``details_rng``, so the rest of the org is as it was).
+    """
     live_target = int(len(open_ids) * share)
     weights = {
         "close_date_past": 0.35,
@@ -260,7 +355,7 @@ def _runs_and_findings(
                 "status": "waived" if rng.random() < 0.05 else "open",
                 "profile": "global",
                 "severity": "error" if rule == "close_date_past" else "warn",
-                "details": {"stage": "Qualify", "k": 0},
+                "details": _details(rule, facts[key[1]], day, details_rng),
                 "settings_hash": "0" * 64,
                 "opened_run_id": run_id,
                 "resolved_run_id": None,

@@ -3,19 +3,25 @@
 The browser is ``$SFSYNC_CHROMIUM``, else ``chromium`` / ``chromium-browser`` /
 ``google-chrome`` on PATH. Without one these tests skip, except in CI
 (``CI=true``), where ``install_chromium.sh`` is expected to have installed it.
+Screenshots go to each test's ``tmp_path``, and are copied to
+``$REPORT_SCREENSHOT_DIR`` when it is set.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sqlite3
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sfsync.config import DatabaseSettings, Settings
+from sfsync.config import Settings
 from sfsync.report import write_report
 from tests.integration.report.browser import Page, find_chromium, open_page
 from tests.integration.report.bulk import fill_bulk
@@ -26,6 +32,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = find_chromium()
 # Where to keep a copy of the screenshot for people to look at (optional).
 SCREENSHOT_DIR = os.environ.get("REPORT_SCREENSHOT_DIR")
+# The org's My Domain, as salesforce.instance_url: the deals link to its Lightning pages.
+INSTANCE = "acme.my.salesforce.com"
+RECORD_LINK = re.compile(
+    rf"^https://{re.escape(INSTANCE)}/lightning/r/Opportunity/([A-Za-z0-9]{{18}})/view$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +62,9 @@ def _write(tmp_path: Path, *, bulk: bool) -> Path:
         else:
             fill_small_warehouse(warehouse)
             as_of = AS_OF
-        settings = Settings(database=DatabaseSettings(url=url))
+        settings = Settings.model_validate(
+            {"database": {"url": url}, "salesforce": {"instance_url": f"https://{INSTANCE}"}}
+        )
         return write_report(warehouse, settings, tmp_path / "report.html", as_of=as_of)
     finally:
         warehouse.dispose()
@@ -144,3 +157,166 @@ def test_hostile_names_stay_text_in_the_browser(chromium: str, tmp_path: Path) -
         assert HOSTILE_NAME in page.evaluate("document.getElementById('slip-table').innerText")
         assert page.errors() == []
         assert page.events("Page.javascriptDialogOpening") == []  # no alert() ran
+
+
+# --------------------------------------------------------------------------- the deals
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of the demo-sized warehouse (3,000 opportunities), written once."""
+    return _write(tmp_path_factory.mktemp("demo-report"), bulk=True)
+
+
+def _warehouse_ids(report: Path) -> set[str]:
+    with sqlite3.connect(report.with_name("warehouse.db")) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM opportunity")}
+
+
+def _keep(shot: Path) -> Path:
+    if SCREENSHOT_DIR:
+        shutil.copy(shot, Path(SCREENSHOT_DIR) / shot.name)
+    return shot
+
+
+# Each rule's section as the page shows it; amounts in cents (integers: sums are exact).
+_DEALS = """
+(function () {
+  function cents(cell) {
+    var v = cell && cell.getAttribute("data-v");
+    return v === null || v === undefined ? 0 : Math.round(parseFloat(v) * 100);
+  }
+  var summary = {};
+  document.querySelectorAll("#rules tbody tr").forEach(function (r) {
+    summary[r.getAttribute("data-rule")] = {open: parseInt(r.cells[2].getAttribute("data-v")),
+                                            atRisk: cents(r.cells[4])};
+  });
+  var owners = {};
+  document.querySelectorAll("#owners-table tbody tr").forEach(function (r) {
+    owners[r.getAttribute("data-owner")] = cents(r.cells[r.cells.length - 1]);
+  });
+  var sections = Array.from(document.querySelectorAll("section.deals")).map(function (s) {
+    var table = s.querySelector("table.deals");
+    return {
+      rule: s.getAttribute("data-rule"),
+      atRisk: cents(s.querySelector(".at-risk")),
+      footer: cents(table.querySelector("tfoot td.total")),
+      caption: table.caption.textContent,
+      rows: Array.from(table.tBodies[0].rows).map(function (r) {
+        var a = r.cells[0].querySelector("a");
+        return {id: r.getAttribute("data-opportunity"), owner: r.getAttribute("data-owner"),
+                href: a && a.href, rel: a && a.rel, target: a && a.target,
+                amount: cents(r.cells[4])};
+      })
+    };
+  });
+  return {summary: summary, owners: owners, sections: sections,
+          pipeline: cents(document.querySelector("#pipeline-at-risk .n"))};
+})()
+"""
+
+
+def test_every_rule_lists_its_deals_with_record_links_and_totals(
+    chromium: str, demo_report: Path
+) -> None:
+    """Each deal links to its Lightning page; every total is the sum of the amounts listed."""
+    uri = demo_report.resolve().as_uri()
+    ids = _warehouse_ids(demo_report)
+    with open_page(uri, executable=chromium, width=1400) as page:
+        shown: dict[str, Any] = page.evaluate(_DEALS)
+        assert page.errors() == []
+        assert page.requests == [uri]
+    sections = {s["rule"]: s for s in shown["sections"]}
+    assert list(sections) == [
+        "close_date_past",
+        "stale_last_modified",
+        "missing_rev_rec_terms",
+        "close_date_slipping",
+    ]
+    deals: dict[str, tuple[str, int]] = {}
+    for rule, section in sections.items():
+        rows = section["rows"]
+        # Under the cap of 200: every open finding is listed, so totals compare exactly.
+        assert 0 < len(rows) == shown["summary"][rule]["open"] < 200, rule
+        assert section["caption"].startswith(f"All {len(rows)} deals"), section["caption"]
+        for row in rows:
+            match = RECORD_LINK.fullmatch(row["href"] or "")
+            assert match is not None, row
+            assert match.group(1) == row["id"]
+            assert row["id"] in ids
+            assert (row["rel"], row["target"]) == ("noopener noreferrer", "_blank")
+            deals[row["id"]] = (row["owner"], row["amount"])
+        listed = sum(row["amount"] for row in rows)
+        assert listed > 0
+        assert section["footer"] == listed, rule
+        assert section["atRisk"] == listed, rule
+        assert shown["summary"][rule]["atRisk"] == listed, rule
+        amounts = [row["amount"] for row in rows]
+        assert amounts == sorted(amounts, reverse=True)  # largest first
+    # The whole pipeline at risk and each owner's: every deal once, whatever its rules.
+    assert shown["pipeline"] == sum(amount for _, amount in deals.values())
+    per_owner: dict[str, int] = defaultdict(int)
+    for owner, amount in deals.values():
+        per_owner[owner] += amount
+    assert shown["owners"]
+    for owner, at_risk in shown["owners"].items():
+        assert at_risk == per_owner[owner], owner
+
+
+def test_a_deals_table_sorts_by_amount_and_the_contents_stay_in_view(
+    chromium: str, demo_report: Path
+) -> None:
+    uri = demo_report.resolve().as_uri()
+    with open_page(uri, executable=chromium, width=1400) as page:
+        amounts = _column(page, "deals-stale_last_modified", 4)
+        page.evaluate(
+            "document.querySelectorAll('#deals-stale_last_modified thead th')[4]"
+            ".querySelector('button').click()"
+        )
+        assert _column(page, "deals-stale_last_modified", 4) == sorted(amounts)
+        targets = page.evaluate(
+            "Array.from(document.querySelectorAll('nav.toc a')).map(function (a) {"
+            "  var id = a.getAttribute('href').slice(1);"
+            "  return [id, document.getElementById(id) !== null]; })"
+        )
+        assert len(targets) == 8 + 4
+        assert all(found for _, found in targets), targets
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        nav = page.evaluate(
+            "(function () { var nav = document.querySelector('nav.toc');"
+            "  return [getComputedStyle(nav).position, nav.getBoundingClientRect().top,"
+            "          window.scrollY]; })()"
+        )
+        assert nav[0] == "sticky"
+        assert nav[2] > 10_000  # scrolled to the bottom of a long page...
+        assert nav[1] == 0  # ...and the contents are still at the top of the window
+        assert page.errors() == []
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_the_page_fits_the_window_without_horizontal_scrolling(
+    chromium: str, demo_report: Path, tmp_path: Path, width: int
+) -> None:
+    """No horizontal overflow of the page; at 1400 px no table scrolls inside its box either."""
+    uri = demo_report.resolve().as_uri()
+    with open_page(uri, executable=chromium, width=width) as page:
+        assert page.evaluate("window.innerWidth") == width
+        scroll, client = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert scroll <= client == width
+        clipped = page.evaluate(
+            "Array.from(document.querySelectorAll('.table-wrap'))"
+            ".filter(function (w) { return w.scrollWidth > w.clientWidth; })"
+            ".map(function (w) { var t = w.querySelector('table');"
+            "  return (t.id || w.parentNode.id) + ' ' + w.scrollWidth + '/' + w.clientWidth; })"
+        )
+        if width >= 1400:
+            assert clipped == []
+        shot = _keep(page.screenshot(tmp_path / f"report-{width}.png", width=width))
+        assert page.errors() == []
+        assert page.requests == [uri]
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert int.from_bytes(data[16:20], "big") == width
+    assert int.from_bytes(data[20:24], "big") > 10_000  # the whole page, not the window
