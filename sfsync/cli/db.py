@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sfsync.cli._app import App, global_options, pass_app
+from sfsync.errors import EXIT_USAGE
 from sfsync.logging import get_logger
 
 __all__ = ["db"]
@@ -46,7 +49,7 @@ def db_upgrade(app: App) -> None:
 @global_options
 @pass_app
 def db_current(app: App) -> None:
-    """Show the warehouse's schema revision and this sfsync's head."""
+    """Show the warehouse's schema revision and this sfsync's head (exit 2: upgrade needed)."""
     from sfsync.warehouse import current_revision, head_revision, open_warehouse
     from sfsync.warehouse.migrate import unrecorded_schema
 
@@ -62,3 +65,6 @@ def db_current(app: App) -> None:
     head = head_revision()
     state = "up to date" if current == head else "needs `sfsync db upgrade`"
     click.echo(f"current: {current or '(empty)'}\nhead:    {head}\n{state}")
+    if current != head:
+        # A deployment gate: `sfsync db current && sfsync worker`.
+        sys.exit(EXIT_USAGE)
