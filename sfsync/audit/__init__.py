@@ -20,11 +20,14 @@ if TYPE_CHECKING:
         AuditSummary,
         RuleCounts,
         WaiverResult,
+        WhatIf,
         run,
         run_audit,
         slip_metrics,
         waive_finding,
+        what_if,
     )
+    from sfsync.audit._calendar import today_in
     from sfsync.audit._findings import (
         FINDING_SORT_KEYS,
         FINDING_STATUSES,
@@ -44,12 +47,15 @@ _EXPORTS = {
     "RuleCounts": "sfsync.audit._api",
     "SlipMetrics": "sfsync.audit._slipping",
     "WaiverResult": "sfsync.audit._api",
+    "WhatIf": "sfsync.audit._api",
     "finding_columns": "sfsync.audit._findings",
     "list_findings": "sfsync.audit._findings",
     "run": "sfsync.audit._api",
     "run_audit": "sfsync.audit._api",
     "slip_metrics": "sfsync.audit._api",
+    "today_in": "sfsync.audit._calendar",
     "waive_finding": "sfsync.audit._api",
+    "what_if": "sfsync.audit._api",
 }
 
 __all__ = [
@@ -61,12 +67,15 @@ __all__ = [
     "RuleCounts",
     "SlipMetrics",
     "WaiverResult",
+    "WhatIf",
     "finding_columns",
     "list_findings",
     "run",
     "run_audit",
     "slip_metrics",
+    "today_in",
     "waive_finding",
+    "what_if",
 ]
 
 

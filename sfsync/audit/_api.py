@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -18,6 +18,7 @@ from sfsync.audit._context import (
     audit_settings,
     build_context,
 )
+from sfsync.audit._findings import FindingRecord, list_findings
 from sfsync.audit._ids import record_id
 from sfsync.audit._lifecycle import (
     FINDING,
@@ -35,15 +36,19 @@ from sfsync.errors import UsageError
 from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally
+from sfsync.warehouse.lock import acquire_run_lock
 from sfsync.warehouse.models import Waiver
 
 __all__ = [
     "AuditSummary",
     "RuleCounts",
     "WaiverResult",
+    "WhatIf",
+    "run",
     "run_audit",
     "slip_metrics",
     "waive_finding",
+    "what_if",
 ]
 
 _WAIVER = cast(Table, Waiver.__table__)
@@ -71,14 +76,16 @@ class RuleCounts:
 
 @dataclass(frozen=True)
 class AuditSummary:
-    """What one audit did, per evaluated rule, and the settings it ran with."""
+    """What one audit did (or, not ``recorded``, would do), per evaluated rule, and the
+    settings it ran with. A what-if has no run: ``run_id`` is None."""
 
-    run_id: int
+    run_id: int | None
     as_of: date
     rules: tuple[RuleCounts, ...]
     open_by_severity: dict[str, int]
     fiscal_year_start_month: int
     settings_used: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = True
 
     def open_at_or_above(self, severity: str) -> int:
         """Live open (not waived) findings of the evaluated rules at or above ``severity``."""
@@ -144,6 +151,42 @@ def run_audit(
     return run(RunContext(whole, warehouse, run_id=run_id, as_of=as_of), rules=rules)
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """A what-if audit: what it would count, and the live findings it would leave."""
+
+    summary: AuditSummary
+    findings: list[FindingRecord]
+
+
+def what_if(ctx: RunContext, *, rules: Sequence[str] | None = None) -> WhatIf:
+    """The audit of ``ctx.as_of`` (default today) over ``rules``, changing nothing.
+
+    The audit runs exactly as a recorded one, in a transaction that is rolled back
+    once the live findings it would leave (open and waived) are read: no finding,
+    run or waiver row changes, so neither the history nor the write-back sees it.
+    It takes no run lock (nothing it writes is ever committed).
+    """
+    audit = ctx.settings.audit
+    chosen = select_rules(audit, rules)
+    with ctx.warehouse.engine.connect() as conn:
+        context = build_context(conn, audit, as_of=ctx.as_of, rules=chosen)
+    found: list[FindingRecord] = []
+
+    def read(conn: Connection) -> None:
+        for status in ("open", "waived"):
+            found.extend(list_findings(conn, status=status, rules=chosen, settings=ctx.settings))
+
+    summary = _audit(ctx.warehouse, context, None, then=read)
+    get_logger().info(
+        "audit.what_if",
+        as_of=context.as_of.isoformat(),
+        rules=list(chosen),
+        open_by_severity=summary.open_by_severity,
+    )
+    return WhatIf(summary, found)
+
+
 def _matches(conn: Connection, ctx: AuditContext, rule_id: str) -> Iterator[RuleMatch]:
     """Run one rule's query and yield its matches (streamed; details per matching row)."""
     rule = get_rule(rule_id)
@@ -152,9 +195,17 @@ def _matches(conn: Connection, ctx: AuditContext, rule_id: str) -> Iterator[Rule
         yield rule.match(ctx, row)
 
 
-def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary:
+def _audit(
+    warehouse: Warehouse,
+    ctx: AuditContext,
+    run_id: int | None,
+    *,
+    then: Callable[[Connection], None] | None = None,
+) -> AuditSummary:
+    """Evaluate and merge the findings in one transaction. With ``then`` (a what-if) the
+    transaction is handed to it once the findings are merged, and then rolled back."""
     seconds: dict[str, float] = {}
-    with write_transaction(warehouse) as conn:
+    with write_transaction(warehouse, commit=then is None) as conn:
         loader = ResultLoader(conn)
         for rule in ctx.rules:
             started = time.perf_counter()
@@ -166,6 +217,8 @@ def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary
         merged = merge_findings(conn, rules=ctx.rules, run_id=run_id, as_of=ctx.as_of)
         counts = live_counts(conn, ctx.rules)
         loader.drop()
+        if then is not None:
+            then(conn)
     per_rule = []
     by_severity: dict[str, int] = {}
     for rule in ctx.rules:
@@ -188,6 +241,7 @@ def _audit(warehouse: Warehouse, ctx: AuditContext, run_id: int) -> AuditSummary
             by_severity[level] = by_severity.get(level, 0) + n
     return AuditSummary(
         run_id=run_id,
+        recorded=then is None,
         as_of=ctx.as_of,
         rules=tuple(per_rule),
         open_by_severity=by_severity,
@@ -275,7 +329,8 @@ def waive_finding(
             f"in {audit.timezone})"
         )
     now = datetime.now(UTC)
-    with warehouse.session() as session:
+    # A writer like any other: not while a run (or another command) holds the lock.
+    with acquire_run_lock(warehouse), warehouse.session() as session:
         conn = session.connection()
         known = conn.execute(
             select(OPP.c.id).where(OPP.c.id == opp_id, OPP.c.is_deleted.is_(False))

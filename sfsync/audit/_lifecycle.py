@@ -87,23 +87,26 @@ _SQLITE_INSERT = (
 
 
 @contextmanager
-def write_transaction(warehouse: Warehouse) -> Iterator[Connection]:
+def write_transaction(warehouse: Warehouse, *, commit: bool = True) -> Iterator[Connection]:
     """One transaction for the whole audit: all of it commits, or none of it.
 
     On PostgreSQL it is REPEATABLE READ so every rule sees the same snapshot of
     the warehouse. On SQLite it begins IMMEDIATE: the write lock is taken up
     front, so a concurrent sync cannot make the upgrade from reader to writer
-    fail half-way.
+    fail half-way. Without ``commit`` (a what-if audit) it is rolled back at the
+    end: the block sees its own writes, and nobody else ever does.
     """
     with warehouse.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
+        with conn.begin() as transaction:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 no_jit(conn)
             yield conn
+            if not commit:
+                transaction.rollback()
 
 
 def no_jit(conn: Connection) -> None:
@@ -206,7 +209,9 @@ class Merged:
     updated: int
 
 
-def merge_findings(conn: Connection, *, rules: tuple[str, ...], run_id: int, as_of: date) -> Merged:
+def merge_findings(
+    conn: Connection, *, rules: tuple[str, ...], run_id: int | None, as_of: date
+) -> Merged:
     """Bring the live findings of ``rules`` in line with the loaded matches."""
     f, r = FINDING, _RESULT
     now = datetime.now(UTC)

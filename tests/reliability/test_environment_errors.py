@@ -324,7 +324,7 @@ def close_the_pipe_early(
         ["findings"],
         ["findings", "--format", "csv"],
         ["findings", "--format", "json"],
-        ["writeback"],
+        ["writeback", "--show-skipped"],
         ["runs"],
     ],
     ids=lambda args: "-".join(args),
@@ -349,7 +349,7 @@ def test_a_reader_closing_the_pipe_ends_quietly_with_exit_0(
 
 def test_the_listings_are_larger_than_a_pipe_holds(many_findings: dict[str, str]) -> None:
     """What makes the ``head -1`` cases above deterministic: the writer is still writing."""
-    for args in (["findings"], ["findings", "--format", "csv"], ["writeback"]):
+    for args in (["findings"], ["findings", "--format", "csv"], ["writeback", "--show-skipped"]):
         outcome = run_sfsync(*args, env=many_findings)
         assert outcome.exit_code == 0, outcome.stderr
         assert len(outcome.stdout.encode()) > 4 * PIPE_BUFFER

@@ -59,7 +59,7 @@ def env(ew: ExamplesWarehouse) -> dict[str, str]:
 
 def rename_opportunities(ew: ExamplesWarehouse, hostile: tuple[str, ...]) -> dict[str, str]:
     """Audit, then give opportunities with an open finding the hostile names."""
-    assert run_cli("audit", "--as-of", "2024-08-15", env=env(ew)).exit_code == 0
+    assert run_cli("audit", "--as-of", "2024-08-15", "--record", env=env(ew)).exit_code == 0
     listed = json.loads(run_cli("findings", "--format", "json", env=env(ew)).stdout)
     ids = sorted({f["opportunity_id"] for f in listed})
     assert len(ids) >= len(hostile)
@@ -105,7 +105,13 @@ def test_audit_summary_on_a_terminal_is_a_rich_table(
 ) -> None:
     monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True)
     outcome = run_cli(
-        "--log-format", "json", "audit", "--as-of", "2024-08-15", env=env(examples_warehouse)
+        "--log-format",
+        "json",
+        "audit",
+        "--as-of",
+        "2024-08-15",
+        "--record",
+        env=env(examples_warehouse),
     )
     assert outcome.exit_code == 0, outcome.output
     text = SGR.sub("", outcome.stdout)
