@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         what_if,
     )
     from sfsync.audit._calendar import today_in
+    from sfsync.audit._context import CurrencyRates, currency_rates
     from sfsync.audit._findings import (
         FINDING_SORT_KEYS,
         FINDING_STATUSES,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from sfsync.audit._slipping import SlipMetrics
 
 _EXPORTS = {
+    "CurrencyRates": "sfsync.audit._context",
+    "currency_rates": "sfsync.audit._context",
     "FINDING_SORT_KEYS": "sfsync.audit._findings",
     "FINDING_STATUSES": "sfsync.audit._findings",
     "AuditSummary": "sfsync.audit._api",
@@ -62,12 +65,14 @@ __all__ = [
     "FINDING_SORT_KEYS",
     "FINDING_STATUSES",
     "AuditSummary",
+    "CurrencyRates",
     "FindingColumn",
     "FindingRecord",
     "RuleCounts",
     "SlipMetrics",
     "WaiverResult",
     "WhatIf",
+    "currency_rates",
     "finding_columns",
     "list_findings",
     "run",

@@ -38,6 +38,7 @@ __all__ = [
     "CurrencyRates",
     "audit_settings",
     "build_context",
+    "currency_rates",
 ]
 
 
@@ -57,15 +58,34 @@ def audit_settings(settings: Settings | AuditSettings) -> AuditSettings:
 
 @dataclass(frozen=True)
 class CurrencyRates:
-    """``CurrencyType`` rates; an org with none is single-currency (amounts as they are)."""
+    """``CurrencyType`` rates; an org with none is single-currency (amounts as they are).
+
+    ``source`` says where the corporate currency came from (``audit.corporate_currency``,
+    ``CurrencyType.IsCorporate``, ``Organization.DefaultCurrencyIsoCode`` or ``not known``).
+    """
 
     rates: dict[str, float]
     corporate: str | None
     corporate_rate: float
+    source: str = "not known"
 
     @property
     def multi_currency(self) -> bool:
         return bool(self.rates)
+
+    def convert(self, amount: float | None, currency: str | None) -> float | None:
+        """``amount`` in the corporate currency, as the rules' SQL converts it
+        (docs/rules.md, "big"): ``amount / rate(currency) * rate(corporate)``, a record
+        without a currency being in the corporate one. None without an amount, or for
+        a currency without a rate."""
+        if amount is None:
+            return None
+        if not self.rates:
+            return float(amount)
+        rate = self.corporate_rate if currency is None else self.rates.get(currency)
+        if rate is None:
+            return None
+        return float(amount) / rate * self.corporate_rate
 
 
 @dataclass(frozen=True)
@@ -184,7 +204,7 @@ def build_context(
         tz=tz,
         fiscal_year_start_month=fiscal_month,
         fiscal_year_source=fiscal_source,
-        currency=_currency_rates(conn, settings),
+        currency=currency_rates(conn, settings),
         sales_record_type_ids=_sales_record_type_ids(conn, settings),
         stage_ranks=stage_ranks,
         stage_source=stage_source,
@@ -296,7 +316,12 @@ def _check_fields(conn: Connection, settings: AuditSettings, rules: tuple[str, .
         raise ConfigError(problems)
 
 
-def _currency_rates(conn: Connection, settings: AuditSettings) -> CurrencyRates:
+def currency_rates(
+    conn: Connection, settings: AuditSettings, *, org_currency: str | None = None
+) -> CurrencyRates:
+    """The corporate currency and the ``CurrencyType`` rates: ``audit.corporate_currency``
+    (which must be one of the org's currencies), else the corporate ``CurrencyType``; a
+    single-currency org's amounts are taken as they are, in ``org_currency`` if given."""
     rows = list(
         conn.execute(
             select(_CURRENCY.c.iso_code, _CURRENCY.c.conversion_rate, _CURRENCY.c.is_corporate)
@@ -304,16 +329,22 @@ def _currency_rates(conn: Connection, settings: AuditSettings) -> CurrencyRates:
             .order_by(_CURRENCY.c.iso_code)
         )
     )
-    if not rows:
-        return CurrencyRates({}, settings.corporate_currency, 1.0)
+    if not rows:  # a single-currency org
+        if settings.corporate_currency:
+            return CurrencyRates({}, settings.corporate_currency, 1.0, "audit.corporate_currency")
+        if org_currency:
+            return CurrencyRates({}, org_currency, 1.0, "Organization.DefaultCurrencyIsoCode")
+        return CurrencyRates({}, None, 1.0)
     rates = {
         r.iso_code: float(r.conversion_rate)
         for r in rows
         if r.conversion_rate is not None and r.conversion_rate > 0
     }
     corporate = settings.corporate_currency
+    source = "audit.corporate_currency"
     if corporate is None:
         corporate = next((r.iso_code for r in rows if r.is_corporate), None)
+        source = "CurrencyType.IsCorporate" if corporate else "not known"
     elif corporate not in rates:
         raise ConfigError(
             [
@@ -322,7 +353,7 @@ def _currency_rates(conn: Connection, settings: AuditSettings) -> CurrencyRates:
             ]
         )
     corporate_rate = rates.get(corporate, 1.0) if corporate is not None else 1.0
-    return CurrencyRates(rates, corporate, corporate_rate)
+    return CurrencyRates(rates, corporate, corporate_rate, source)
 
 
 def _sales_record_type_ids(conn: Connection, settings: AuditSettings) -> tuple[str, ...]:

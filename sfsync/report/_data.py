@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Table, and_, false, func, select
 from sqlalchemy.sql.expression import alias
 
 from sfsync import __version__
-from sfsync.audit import SlipMetrics, slip_metrics
+from sfsync.audit import SlipMetrics, currency_rates, slip_metrics
 from sfsync.audit.rules import get_rule, rule_ids
 from sfsync.config import Settings
 from sfsync.logging import redact_text
@@ -32,7 +32,6 @@ from sfsync.report._deals import (
     RuleDeals,
     flagged_deals,
     host_of,
-    read_currency,
     record_links,
 )
 from sfsync.warehouse._engine import Warehouse
@@ -326,7 +325,7 @@ def build_report(
         due_ids = _due_this_month_ids(conn, _month_start(day))
         reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
         links = record_links(settings)
-        currency = read_currency(conn, settings, org.default_currency)
+        currency = currency_rates(conn, settings.audit, org_currency=org.default_currency)
         deals, pipeline = flagged_deals(conn, currency, links, limits.rule_rows)
         # The audit's context refuses a warehouse nothing was synced into; its metrics would
         # be empty anyway, and the report of an empty warehouse still renders.

@@ -5,12 +5,10 @@ their opportunity) gives every total; only the listed rows (the largest amounts,
 at most ``ReportLimits.rule_rows`` per rule) are then read in full, with one
 ``IN`` query per 500 findings.
 
-Amounts are converted to the corporate currency the way the audit converts them
-(docs/rules.md, "big"): ``amount / rate(currency) * rate(corporate)`` with the
-rates of the warehouse's ``currency_type`` table, an opportunity without a
-currency being in the corporate one, and an org without currencies taking amounts
-as they are. Each converted amount is rounded to cents once, so every total is
-exactly the sum of the amounts it covers.
+Amounts are converted to the corporate currency by the audit's own
+:class:`~sfsync.audit.CurrencyRates` (docs/rules.md, "big"). Each converted amount
+is rounded to cents once, so every total is exactly the sum of the amounts it
+covers.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Table, select
 
+from sfsync.audit import CurrencyRates
 from sfsync.audit.rules import get_rule, rule_ids
 from sfsync.audit.rules.close_date_past import CloseDatePastDetails
 from sfsync.audit.rules.close_date_slipping import CloseDateSlippingDetails
@@ -31,26 +30,24 @@ from sfsync.audit.rules.missing_rev_rec_terms import MissingRevRecTermsDetails
 from sfsync.audit.rules.stale_last_modified import StaleLastModifiedDetails
 from sfsync.config import Settings
 from sfsync.formats import is_salesforce_id
-from sfsync.warehouse.models import CurrencyType, Finding, Opportunity, User
+from sfsync.warehouse.models import Finding, Opportunity, User
 
 __all__ = [
-    "Currency",
     "DealValue",
     "FlaggedDeal",
     "PipelineAtRisk",
     "RecordLinks",
     "RuleDeals",
     "ValueColumn",
+    "cents",
     "flagged_deals",
     "host_of",
-    "read_currency",
     "record_links",
 ]
 
 _OPP = cast(Table, Opportunity.__table__)
 _USER = cast(Table, User.__table__)
 _FINDING = cast(Table, Finding.__table__)
-_CURRENCY = cast(Table, CurrencyType.__table__)
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal("0.00")
@@ -108,56 +105,9 @@ def record_links(settings: Settings) -> RecordLinks:
 # --------------------------------------------------------------------------- currency
 
 
-@dataclass(frozen=True)
-class Currency:
-    """The corporate currency and the ``CurrencyType`` rates, as the audit reads them."""
-
-    code: str | None
-    source: str
-    rates: Mapping[str, float]
-    corporate_rate: float
-
-    def convert(self, amount: float | None, currency: str | None) -> Decimal | None:
-        """The amount in the corporate currency, in cents; None: no amount, or no rate."""
-        if amount is None:
-            return None
-        value = float(amount)
-        if self.rates:
-            rate = self.corporate_rate if currency is None else self.rates.get(currency)
-            if rate is None:
-                return None
-            value = value / rate * self.corporate_rate
-        return Decimal(value).quantize(_CENT, ROUND_HALF_EVEN)
-
-
-def read_currency(conn: Connection, settings: Settings, org_currency: str | None) -> Currency:
-    """The audit's rule: ``audit.corporate_currency``, else the corporate ``CurrencyType``."""
-    rows = list(
-        conn.execute(
-            select(_CURRENCY.c.iso_code, _CURRENCY.c.conversion_rate, _CURRENCY.c.is_corporate)
-            .where(_CURRENCY.c.is_deleted.is_(False), _CURRENCY.c.iso_code.is_not(None))
-            .order_by(_CURRENCY.c.iso_code)
-        )
-    )
-    configured = settings.audit.corporate_currency
-    if not rows:  # a single-currency org: amounts are taken as they are
-        if configured:
-            return Currency(configured, "audit.corporate_currency", {}, 1.0)
-        if org_currency:
-            return Currency(org_currency, "Organization.DefaultCurrencyIsoCode", {}, 1.0)
-        return Currency(None, "not known", {}, 1.0)
-    rates = {
-        r.iso_code: float(r.conversion_rate)
-        for r in rows
-        if r.conversion_rate is not None and r.conversion_rate > 0
-    }
-    code: str | None = configured
-    source = "audit.corporate_currency"
-    if code is None:
-        code = next((r.iso_code for r in rows if r.is_corporate), None)
-        source = "CurrencyType.IsCorporate" if code else "not known"
-    corporate_rate = rates.get(code, 1.0) if code is not None else 1.0
-    return Currency(code, source, rates, corporate_rate)
+def cents(value: float | None) -> Decimal | None:
+    """A converted amount (:meth:`CurrencyRates.convert`) rounded once, to the cent."""
+    return None if value is None else Decimal(value).quantize(_CENT, ROUND_HALF_EVEN)
 
 
 # --------------------------------------------------------------------------- the rows
@@ -420,7 +370,7 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 def flagged_deals(
-    conn: Connection, currency: Currency, links: RecordLinks, cap: int
+    conn: Connection, currency: CurrencyRates, links: RecordLinks, cap: int
 ) -> tuple[tuple[RuleDeals, ...], PipelineAtRisk]:
     """Per rule, its open findings' deals (the ``cap`` largest) and the pipeline at risk."""
     rules = rule_ids()
@@ -445,7 +395,7 @@ def flagged_deals(
     try:
         for row in result:
             amount = None if row.amount is None else float(row.amount)
-            converted = currency.convert(amount, row.currency_iso_code)
+            converted = cents(currency.convert(amount, row.currency_iso_code))
             no_rate = converted is None and amount is not None
             tally = tallies[row.rule]
             tally.candidates.append(
@@ -467,7 +417,7 @@ def flagged_deals(
         for rule in rules
     )
     pipeline = PipelineAtRisk(
-        currency=currency.code,
+        currency=currency.corporate,
         currency_source=currency.source,
         deals=len(counted),
         total=total,
