@@ -24,7 +24,7 @@ from sfsync.audit import (
     finding_columns,
     list_findings,
 )
-from sfsync.cli._app import App, global_options, pass_app
+from sfsync.cli._app import App, RulesCommand, global_options, pass_app
 from sfsync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-@click.command("findings")
+@click.command("findings", cls=RulesCommand)
 @click.option(
     "--status",
     type=click.Choice(FINDING_STATUSES),

@@ -202,3 +202,13 @@ def test_in_console_mode_the_error_is_a_paragraph(tmp_path: Path) -> None:
     outcome = run_sfsync("--log-format", "console", "db", "current", env=env, cwd=tmp_path)
     assert outcome.exit_code == 2
     assert outcome.stderr.splitlines()[-1].startswith("error: ")
+
+
+@pytest.mark.parametrize("command", ["audit", "findings", "waive"])
+def test_the_help_of_commands_about_rules_lists_the_rule_ids(command: str) -> None:
+    from sfsync.audit.rules import rule_ids
+
+    outcome = run_cli(command, "--help")
+    assert outcome.exit_code == 0
+    for rule in rule_ids():
+        assert rule in outcome.stdout, (command, rule)
