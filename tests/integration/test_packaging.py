@@ -8,6 +8,7 @@ extra to install instead of failing with a traceback.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -277,8 +278,12 @@ def test_dev_org_commands_without_the_extra_name_it_and_exit_2(
     result = fresh_venv.run(tmp_path, *command)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    # One paragraph (stderr is not a terminal, so a JSON "error" event may precede it).
-    paragraphs = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(paragraphs) == 1, result.stderr
-    assert "pip install 'sfsync[devorg]'" in paragraphs[0]
+    # Said once: stderr is not a terminal, so in JSON log mode as one "error" event,
+    # else (before logging is set up) as one paragraph starting "error: ".
+    lines = result.stderr.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    said = [e["message"] for e in events if e.get("event") == "error"]
+    said += [line for line in lines if line.startswith("error: ")]
+    assert len(said) == 1, result.stderr
+    assert "pip install 'sfsync[devorg]'" in said[0]
     assert not any(tmp_path.iterdir()), "nothing written before failing"
