@@ -114,12 +114,23 @@ def _is_findings_column(name: str) -> bool:
     return name in {column.name for column in finding_columns()}
 
 
+_EMITTED = re.compile(r"\.(?:debug|info|warning|error|exception)\(\s*\"([a-z_]+)\.[a-z_.]+\"")
+
+
+def event_namespaces() -> set[str]:
+    """The first parts of the events sfsync logs (``sync`` of ``sync.object.done``)."""
+    sources = (ROOT / "sfsync").rglob("*.py")
+    return {m for path in sources for m in _EMITTED.findall(path.read_text())}
+
+
 def readme_events() -> set[str]:
     names = set(_BACKTICKED_DOTTED.findall((ROOT / "README.md").read_text()))
+    namespaces = event_namespaces()
     return {
         name
         for name in names
-        if not (
+        if name.split(".", 1)[0] in namespaces
+        and not (
             _is_setting(name)
             or _is_column(name)
             or _is_findings_column(name)
