@@ -19,6 +19,7 @@ __all__ = [
     "CURRENCY_OBJECTS",
     "DATA_FILE_OBJECTS",
     "FORECAST_CATEGORIES",
+    "KEY_PREFIXES",
     "MASTER_RECORD_TYPE_ID",
     "NUMBER_TYPES",
     "STRING_TYPES",
@@ -52,6 +53,23 @@ _SOAP_TYPES = {
 }
 
 MASTER_RECORD_TYPE_ID = "012000000000000AAA"
+
+#: Salesforce's key prefixes (an Id's first three characters) for the objects served here.
+#: ``01J`` is PicklistMaster: stage, task status and task priority rows all carry it.
+KEY_PREFIXES = {
+    "Organization": "00D",
+    "User": "005",
+    "RecordType": "012",
+    "OpportunityStage": "01J",
+    "CurrencyType": "01L",
+    "Product2": "01t",
+    "Opportunity": "006",
+    "OpportunityLineItem": "00k",
+    "OpportunityHistory": "008",
+    "Task": "00T",
+    "TaskStatus": "01J",
+    "TaskPriority": "01J",
+}
 
 # Opportunity forecast categories: the API value of ForecastCategoryName, and the
 # ForecastCategory (RO) value Salesforce derives from it.
@@ -234,7 +252,6 @@ def _system(*, last_modified: bool = True) -> list[FieldDef]:
 
 def _obj(
     name: str,
-    prefix: str,
     plural: str,
     fields: Iterable[FieldDef],
     *,
@@ -248,7 +265,7 @@ def _obj(
         all_fields[fdef.name] = fdef
     return SObjectDef(
         name,
-        prefix,
+        KEY_PREFIXES[name],
         _label(name),
         plural,
         all_fields,
@@ -273,7 +290,6 @@ def standard_objects() -> dict[str, SObjectDef]:
     objects = [
         _obj(
             "Organization",
-            "00D",
             "Organizations",
             [
                 _f("Name", "string", nillable=False),
@@ -289,7 +305,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "User",
-            "005",
             "Users",
             [
                 _f("Username", "string", nillable=False),
@@ -307,7 +322,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "RecordType",
-            "012",
             "Record Types",
             [
                 _f("Name", "string"),
@@ -321,7 +335,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "OpportunityStage",
-            "01J",
             "Opportunity Stages",
             [
                 _f("MasterLabel", "string"),
@@ -338,7 +351,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "CurrencyType",
-            "02j",
             "Currencies",
             [
                 _f("IsoCode", "picklist"),
@@ -350,7 +362,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "Product2",
-            "01t",
             "Products",
             [
                 _f("Name", "string", nillable=False),
@@ -363,7 +374,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "Opportunity",
-            "006",
             "Opportunities",
             [
                 _f("Name", "string", length=120, nillable=False),
@@ -412,7 +422,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "OpportunityLineItem",
-            "00k",
             "Opportunity Product",
             [
                 _ref("OpportunityId", "Opportunity", "Opportunity", updateable=False),
@@ -432,7 +441,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "OpportunityHistory",
-            "008",
             "Opportunity History",
             [
                 _ref(
@@ -455,7 +463,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "Task",
-            "00T",
             "Tasks",
             [
                 _f("Subject", "combobox", length=255),
@@ -500,7 +507,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "TaskStatus",
-            "01K",
             "Task Status Values",
             [
                 _f("MasterLabel", "string"),
@@ -514,7 +520,6 @@ def standard_objects() -> dict[str, SObjectDef]:
         ),
         _obj(
             "TaskPriority",
-            "01M",
             "Task Priority Values",
             [
                 _f("MasterLabel", "string"),

@@ -12,6 +12,8 @@ import calendar
 import json
 from datetime import UTC, date, datetime
 
+from sfsync.devorg._catalog import DATA_FILE_OBJECTS
+from sfsync.devorg._catalog import KEY_PREFIXES as CATALOGUE_PREFIXES
 from sfsync.formats import format_date, format_datetime, id15_to_18
 
 DAY = 86_400
@@ -22,18 +24,8 @@ _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 # The two characters after the key prefix: in a real org they name the pod.
 _POD = "8d"
 
-KEY_PREFIXES = {
-    "Organization": "00D",
-    "User": "005",
-    "RecordType": "012",
-    "OpportunityStage": "01J",
-    "CurrencyType": "02j",
-    "Product2": "01t",
-    "Opportunity": "006",
-    "OpportunityLineItem": "00k",
-    "OpportunityHistory": "008",
-    "Task": "00T",
-}
+# The objects a data file holds, with the catalogue's (Salesforce's) key prefixes.
+KEY_PREFIXES = {name: CATALOGUE_PREFIXES[name] for name in DATA_FILE_OBJECTS}
 
 # Every pair of base-62 digits with the case bits id15_to_18 computes for it.
 _PAIRS = [(a + b, int(a.isupper()) | int(b.isupper()) << 1) for a in BASE62 for b in BASE62]

@@ -28,6 +28,7 @@ from typing import IO, Any
 from sfsync.devorg._catalog import (
     DATA_FILE_OBJECTS,
     FORECAST_CATEGORIES,
+    KEY_PREFIXES,
     TASK_PRIORITIES,
     TASK_STATUSES,
     FieldDef,
@@ -840,16 +841,19 @@ def _default_setup_rows(loader: _Loader, integration: str) -> None:
             "0, 'DEV1', 0, ?, ?, ?, ?, ?)",
             (id15_to_18("00D000000000001"), *stamps),
         )
-    for table, prefix, values, flag in (
-        ("TaskStatus", "01K", TASK_STATUSES, "IsClosed"),
-        ("TaskPriority", "01M", TASK_PRIORITIES, "IsHighPriority"),
+    # Both are PicklistMaster rows (prefix 01J, as stages): "DVS"/"DVP" keep their Ids
+    # apart from a data file's stages.
+    for table, marker, values, flag in (
+        ("TaskStatus", "DVS", TASK_STATUSES, "IsClosed"),
+        ("TaskPriority", "DVP", TASK_PRIORITIES, "IsHighPriority"),
     ):
+        prefix = KEY_PREFIXES[table] + marker
         for i, value in enumerate(values, 1):
             conn.execute(
                 f'INSERT INTO "{table}" (Id, MasterLabel, ApiName, SortOrder, IsDefault, {flag}, '
                 f"{system}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
                 (
-                    id15_to_18(f"{prefix}{i:012d}"),
+                    id15_to_18(f"{prefix}{i:09d}"),
                     value.label,
                     value.label,
                     value.sort_order,

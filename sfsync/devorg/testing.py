@@ -205,7 +205,7 @@ def sample_org_data(
     if multi_currency:
         records["CurrencyType"] = [
             {
-                "Id": make_id("02j", 1),
+                "Id": make_id("01L", 1),
                 "IsoCode": "USD",
                 "ConversionRate": 1.0,
                 "DecimalPlaces": 2,
@@ -213,7 +213,7 @@ def sample_org_data(
                 "IsCorporate": True,
             },
             {
-                "Id": make_id("02j", 2),
+                "Id": make_id("01L", 2),
                 "IsoCode": "EUR",
                 "ConversionRate": 0.9,
                 "DecimalPlaces": 2,
