@@ -95,6 +95,13 @@ def _log_format(ctx: click.Context) -> str:
     help="Write an sfsync config (mode 0600) that connects to this org.",
 )
 @click.option(
+    "--write-credentials",
+    "credentials_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write JSON connection details for any client (URLs, client id/secret, username, "
+    "password, security token, refresh token, CA bundle), mode 0600.",
+)
+@click.option(
     "--save",
     "save_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -133,6 +140,7 @@ def serve_command(
     allow_remote: bool,
     port: int,
     config_path: Path | None,
+    credentials_path: Path | None,
     save_path: Path | None,
     fault_spec: str | None,
     api_limit: int | None,
@@ -140,7 +148,7 @@ def serve_command(
     ca_dir: Path | None,
 ) -> None:
     """Serve a dev org until SIGTERM/SIGINT; prints its URL on stdout."""
-    from sfsync.devorg import DevOrg, DevOrgServer, FaultSpec, write_config
+    from sfsync.devorg import DevOrg, DevOrgServer, FaultSpec, write_config, write_credentials
     from sfsync.logging import configure_logging
 
     if not allow_remote and not _is_loopback(host):
@@ -178,6 +186,8 @@ def serve_command(
         with server:
             if config_path is not None:
                 write_config(config_path, server)
+            if credentials_path is not None:
+                write_credentials(credentials_path, server)
             for line in _exposure_notes(server):
                 click.echo(f"devorg: {line}", err=True)
             click.echo(server.url)

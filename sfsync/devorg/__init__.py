@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from sfsync.devorg._config import write_config
+from sfsync.devorg._config import credentials, write_config, write_credentials
 from sfsync.devorg._faults import FaultSpec, FaultSpecError
 from sfsync.errors import UsageError
 
@@ -36,8 +36,10 @@ __all__ = [
     "RequestHook",
     "RequestRecord",
     "WriteError",
+    "credentials",
     "require_extra",
     "write_config",
+    "write_credentials",
 ]
 
 # What the ``devorg`` extra in pyproject.toml installs, by import name.

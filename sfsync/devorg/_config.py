@@ -1,7 +1,9 @@
-"""``write_config``: a complete sfsync config whose ``salesforce`` section reaches a dev org."""
+"""How clients reach a dev org: an sfsync config (``write_config``) or connection details for
+any other client (``write_credentials``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ from sfsync.files import atomic_text_file
 if TYPE_CHECKING:
     from sfsync.devorg._server import DevOrgServer
 
-__all__ = ["write_config"]
+__all__ = ["credentials", "write_config", "write_credentials"]
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -65,3 +67,29 @@ def write_config(
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_text_file(path, mode=0o600) as out:
         out.write(text)
+
+
+def credentials(server: DevOrgServer) -> dict[str, Any]:
+    """Everything a third-party client needs to log in to ``server`` (any OAuth flow, or SOAP)."""
+    return {
+        "instance_url": server.url,
+        "login_url": server.url,
+        "token_url": f"{server.url}/services/oauth2/token",
+        "soap_login_url": f"{server.url}/services/Soap/u/62.0",
+        "api_version": "62.0",
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "username": server.username,
+        "password": server.password,
+        "security_token": server.security_token,
+        "refresh_token": server.refresh_token,
+        "ca_bundle": str(server.ca_path) if server.ca_path else None,
+    }
+
+
+def write_credentials(path: Path, server: DevOrgServer) -> None:
+    """Write :func:`credentials` as JSON, atomically with mode 0600 (it holds every secret)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_text_file(path, mode=0o600) as out:
+        out.write(json.dumps(credentials(server), indent=2) + "\n")

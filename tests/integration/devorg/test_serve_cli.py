@@ -96,3 +96,66 @@ def test_a_bad_data_file_exits_2_before_anything_else(tmp_path: Path) -> None:
         "error: org.json: Opportunity[3].CloseDate: expected a date YYYY-MM-DD, got '2024/01/01'"
     )
     assert not config.exists()
+
+
+def test_write_credentials_lets_a_client_log_in_with_the_refresh_token(tmp_path: Path) -> None:
+    """``--write-credentials``: JSON (mode 0600) with which a refresh_token grant succeeds."""
+    data = tmp_path / "org.json"
+    data.write_text(json.dumps(sample_org_data(5)))
+    path = tmp_path / "creds.json"
+    proc = _serve("--data", str(data), "--port", "0", "--write-credentials", str(path))
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        creds = json.loads(path.read_text())
+        assert set(creds) >= {
+            "instance_url",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "username",
+            "password",
+            "security_token",
+            "refresh_token",
+            "ca_bundle",
+        }
+        assert creds["instance_url"] == url
+        session = requests.Session()
+        session.verify = creds["ca_bundle"]
+        session.trust_env = False
+        token = session.post(
+            creds["token_url"],
+            data={
+                "grant_type": "refresh_token",
+                "client_id": creds["client_id"],
+                "client_secret": creds["client_secret"],
+                "refresh_token": creds["refresh_token"],
+            },
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        assert "refresh_token" not in token.json()
+        limits = session.get(
+            f"{token.json()['instance_url']}/services/data/v62.0/limits",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=10,
+        )
+        assert limits.status_code == 200
+        password = session.post(
+            creds["token_url"],
+            data={
+                "grant_type": "password",
+                "client_id": creds["client_id"],
+                "client_secret": creds["client_secret"],
+                "username": creds["username"],
+                "password": creds["password"] + creds["security_token"],
+            },
+            timeout=10,
+        )
+        assert password.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert creds["refresh_token"] not in stderr
