@@ -169,6 +169,35 @@ def test_bulk_path_matches_and_resumes_nothing_left_over(running_org: OrgFactory
         assert all(s.resume is None for s in session.scalars(select(SyncState)))
 
 
+def test_every_bulk_job_is_created_before_the_other_objects_are_pulled(
+    running_org: OrgFactory,
+) -> None:
+    """On a real org a Bulk job processes for seconds to minutes: sfsync creates them all
+    first, pulls the REST and reference objects meanwhile, then reads each job's pages."""
+    org = running_org(
+        800, extra={"sync": {"bulk_threshold": 500, "bulk_page_size": 1000, "bulk_poll_s": 0.05}}
+    )
+    org.server.clear_requests()
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    bulk = [n for n, r in result.objects.items() if r.mode == "bulk"]
+    assert len(bulk) >= 2, result.objects
+    requests = list(org.server.requests)
+    created = [
+        i for i, r in enumerate(requests) if r.method == "POST" and r.path.endswith("/jobs/query")
+    ]
+    results = [i for i, r in enumerate(requests) if r.path.endswith("/results")]
+    rest_pages = [
+        i
+        for i, r in enumerate(requests)
+        if "/query" in r.path and r.method == "GET" and "jobs" not in r.path
+    ]
+    assert len(created) == len(bulk)
+    assert max(created) < min(results), "a job was created after results were read"
+    assert rest_pages and max(created) < min(rest_pages), "REST objects waited for a job"
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
 def test_faults_do_not_change_the_result(running_org: OrgFactory) -> None:
     """10% 5xx, 100 ms latency and sessions that expire mid-run: same warehouse, more calls."""
     org = running_org(
