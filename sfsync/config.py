@@ -285,6 +285,9 @@ class SyncSettings(_Section):
     bulk_page_size: int = Field(default=20_000, ge=1000, le=250_000)
     bulk_poll_s: float = Field(default=2.0, gt=0, le=60)
     bulk_timeout_s: float = Field(default=7200.0, gt=0, le=86_400)
+    # Bulk jobs created when the sync starts, so that Salesforce processes them while
+    # the other objects are pulled (0: each job is created when its object's turn comes).
+    bulk_jobs_ahead: int = Field(default=5, ge=0, le=20)
     page_size: int = Field(default=2000, ge=200, le=2000)
     lookback_s: int = Field(default=300, ge=0)
     lag_s: int = Field(default=30, ge=0)

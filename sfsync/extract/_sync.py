@@ -380,8 +380,14 @@ class _Syncer:
             for warning in plan.warnings:
                 self.result.warnings.append(warning)
                 log.warning("sync.field_skipped", object=plan.name, message=warning)
+        # Bulk jobs first, all at once: Salesforce processes them (seconds to minutes on a
+        # real org) while the REST and reference objects are pulled; then each job's pages.
+        bulk = [n for n, p in plans.items() if self._uses_bulk(p, answers.get(f"count:{n}"))]
+        self._start_bulk_jobs([plans[n] for n in bulk], states, windows)
+        order = [n for n in plans if n not in bulk] + bulk
         run_started = datetime.now(UTC)
-        for name, plan in plans.items():
+        for name in order:
+            plan = plans[name]
             self._check_stop()
             outcome = ObjectResult(name)
             self.result.objects[name] = outcome
@@ -403,6 +409,42 @@ class _Syncer:
                 outcome.api_calls = self.client.api_calls - calls
                 outcome.seconds = time.monotonic() - clock
                 self.progress.finish(name, outcome)
+
+    def _uses_bulk(self, plan: ObjectPlan, count: SubResponse | None) -> bool:
+        """An incremental object whose window holds more than ``sync.bulk_threshold`` rows."""
+        if plan.spec.mode != "incremental" or not plan.spec.bulk or count is None:
+            return False
+        if count.status >= 300 or not isinstance(count.body, dict):
+            return False  # the object's own pull reports the error
+        return int(count.body.get("totalSize", 0)) > self.sync.bulk_threshold
+
+    def _start_bulk_jobs(
+        self, plans: list[ObjectPlan], states: dict[str, SyncState], windows: dict[str, _Window]
+    ) -> None:
+        """Create the Bulk jobs of up to ``sync.bulk_jobs_ahead`` objects now, each remembered
+        (as a job to resume) before anything else happens, like a job created in turn."""
+        for plan in plans[: self.sync.bulk_jobs_ahead]:
+            self._check_stop()
+            state = states[plan.name]
+            query, fingerprint = self._bulk_query(plan, windows[plan.name])
+            resume = state.resume if isinstance(state.resume, dict) else None
+            if resume and resume.get("soql") == fingerprint:
+                continue  # a job of this very query is there to resume
+            try:
+                job_id = self.client.bulk_create(query, include_deleted=plan.has_is_deleted)
+            except BulkJobFailed as exc:
+                log.warning("sync.bulk_not_started", object=plan.name, reason=exc.message)
+                continue  # its turn tries again, and falls back to REST if it must
+            state.resume = {"soql": fingerprint, "job_id": job_id, "locator": None}
+            with self.warehouse.session() as session:
+                self._save_state(session, plan.name, resume=state.resume)
+            crash_point("sync.bulk_job_created")
+
+    def _bulk_query(self, plan: ObjectPlan, window: _Window) -> tuple[str, str]:
+        """The SOQL of an object's Bulk job and the fingerprint its resume state keeps."""
+        assert plan.watermark_field is not None
+        query = plan.soql(*window.conditions(plan.watermark_field), order=False)
+        return query, hashlib.sha256(query.encode()).hexdigest()[:16]
 
     def _snapshot(self, now: datetime, since: datetime) -> None:
         """Snapshot the open opportunities this run touched (the slip-metrics fallback)."""
@@ -544,7 +586,7 @@ class _Syncer:
         total = int(answers[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0))
         outcome.total = total
         first_sync = state.watermark is None
-        use_bulk = plan.spec.bulk and total > self.sync.bulk_threshold
+        use_bulk = self._uses_bulk(plan, answers[f"count:{name}"])
         outcome.mode = "bulk" if use_bulk else "rest"
         self.progress.start(name, total, outcome.mode)
         pull_started = datetime.now(UTC)
@@ -661,9 +703,7 @@ class _Syncer:
     def _pull_bulk(
         self, plan: ObjectPlan, state: SyncState, window: _Window, outcome: ObjectResult
     ) -> None:
-        assert plan.watermark_field is not None
-        query = plan.soql(*window.conditions(plan.watermark_field), order=False)
-        fingerprint = hashlib.sha256(query.encode()).hexdigest()[:16]
+        query, fingerprint = self._bulk_query(plan, window)
         resume = state.resume if isinstance(state.resume, dict) else None
         job_id: str | None = None
         locator: str | None = None

@@ -149,22 +149,9 @@ class BulkQuery:
     ) -> Iterator[BulkChunk]:
         try:
             if job_id is None:
-                job = self._json(
-                    "create Bulk 2.0 query job",
-                    "POST",
-                    "",
-                    {
-                        "operation": "queryAll" if include_deleted else "query",
-                        "query": soql,
-                        "contentType": "CSV",
-                        "columnDelimiter": "COMMA",
-                        "lineEnding": "LF",
-                    },
-                )
-                job_id = str(job["id"])
+                job_id = self.create(soql, include_deleted=include_deleted)
                 if on_job is not None:
                     on_job(job_id)
-                log.info("bulk.job", job_id=job_id, operation=job.get("operation"))
             self._wait(job_id)
             while True:
                 next_locator: str | None = None
@@ -176,6 +163,27 @@ class BulkQuery:
                 locator = next_locator
         finally:
             self.http.close()
+
+    def create(self, soql: str, *, include_deleted: bool) -> str:
+        """Create the query job and return its id; Salesforce starts processing it at once."""
+        job = self._json(
+            "create Bulk 2.0 query job",
+            "POST",
+            "",
+            {
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            },
+        )
+        job_id = str(job["id"])
+        log.info("bulk.job", job_id=job_id, operation=job.get("operation"))
+        return job_id
+
+    def close(self) -> None:
+        self.http.close()
 
     def _wait(self, job_id: str) -> None:
         """Poll until the job completes; past ``timeout_s`` abort it and give it up.

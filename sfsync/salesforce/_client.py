@@ -554,6 +554,15 @@ class SalesforceClient:
             soql, include_deleted=include_deleted, on_job=on_job, job_id=job_id, locator=locator
         )
 
+    def bulk_create(self, soql: str, *, include_deleted: bool = False) -> str:
+        """Create a Bulk 2.0 query job without waiting for it (``bulk_query(job_id=...)``
+        reads it later): Salesforce processes it while the caller does other work."""
+        bulk = BulkQuery(self, page_size=1, poll_s=0.0, timeout_s=0.0)
+        try:
+            return bulk.create(soql, include_deleted=include_deleted)
+        finally:
+            bulk.close()
+
     def bearer_headers(self) -> dict[str, str]:
         assert self.session is not None
         return {"Authorization": f"Bearer {self.session.access_token}"}
