@@ -124,7 +124,13 @@ def _log_format(ctx: click.Context) -> str:
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds a Bulk 2.0 query job stays InProgress.",
+    help="Seconds a Bulk query job (2.0) or batch (1.0) stays InProgress.",
+)
+@click.option(
+    "--bulk-result-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per Bulk API 1.0 result file (default 500,000; Salesforce splits at 1 GB).",
 )
 @click.option(
     "--ca-dir",
@@ -145,10 +151,12 @@ def serve_command(
     fault_spec: str | None,
     api_limit: int | None,
     bulk_delay: float,
+    bulk_result_rows: int | None,
     ca_dir: Path | None,
 ) -> None:
     """Serve a dev org until SIGTERM/SIGINT; prints its URL on stdout."""
     from sfsync.devorg import DevOrg, DevOrgServer, FaultSpec, write_config, write_credentials
+    from sfsync.devorg._bulk1 import DEFAULT_RESULT_ROWS
     from sfsync.logging import configure_logging
 
     if not allow_remote and not _is_loopback(host):
@@ -169,6 +177,7 @@ def serve_command(
         api_limit=api_limit,
         bulk_delay=bulk_delay,
         log_requests=True,
+        bulk_result_rows=bulk_result_rows or DEFAULT_RESULT_ROWS,
     )
     server.save_path = save_path
     stop = threading.Event()

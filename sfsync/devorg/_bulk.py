@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import count
 from typing import TYPE_CHECKING, Any
 
+from sfsync.devorg._bulk_common import IdSequence, completed, csv_stream
 from sfsync.devorg._http import ApiFailure, Request, Response, json_response
 from sfsync.devorg._org import QueryCursor
 from sfsync.devorg.soql import SoqlError
-from sfsync.formats import format_datetime, id15_to_18
+from sfsync.formats import format_datetime
 
 if TYPE_CHECKING:
     from sfsync.devorg._server import DevOrgServer
@@ -30,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["BulkJobs"]
 
 DEFAULT_MAX_RECORDS = 50_000
-_BLOCK = 2000
 _TERMINAL = ("JobComplete", "Aborted", "Failed")
 
 
@@ -50,8 +46,7 @@ class _Job:
     def state(self, delay: float) -> str:
         if self.aborted:
             return "Aborted"
-        elapsed = time.monotonic() - self.created
-        if elapsed >= delay:
+        if completed(self.created, delay):
             return "JobComplete"
         return "InProgress"
 
@@ -100,7 +95,7 @@ class BulkJobs:
     def __init__(self, server: DevOrgServer) -> None:
         self.server = server
         self._jobs: dict[str, _Job] = {}
-        self._ids = count(1)
+        self._ids = IdSequence("750")
         self._lock = threading.Lock()
 
     def _job(self, job_id: str) -> _Job:
@@ -177,7 +172,7 @@ class BulkJobs:
             cursor = self.server.org.open_query(soql, operation == "queryAll", bulk=True)
         except SoqlError as exc:
             raise ApiFailure(400, exc.code, exc.message) from None
-        job_id = id15_to_18(f"750DV{next(self._ids):010d}")
+        job_id = self._ids.new()
         job = _Job(
             job_id,
             operation,
@@ -221,17 +216,5 @@ class BulkJobs:
             "Sforce-Locator": next_locator,
         }
         newline = "\r\n" if job.line_ending == "CRLF" else "\n"
-        return Response(200, self._csv(job.cursor, start, stop, newline), "text/csv", headers)
-
-    def _csv(self, cursor: QueryCursor, start: int, stop: int, newline: str) -> Iterator[bytes]:
-        org = self.server.org
-
-        def render(rows: list[list[str]]) -> bytes:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator=newline)
-            writer.writerows(rows)
-            return buffer.getvalue().encode("utf-8")
-
-        yield render([cursor.columns])
-        for block in range(start, stop, _BLOCK):
-            yield render(org.fetch_csv_rows(cursor, block, min(stop, block + _BLOCK)))
+        body = csv_stream(self.server.org, job.cursor, start, stop, newline)
+        return Response(200, body, "text/csv", headers)

@@ -523,9 +523,19 @@ class DevOrg:
         return query, obj
 
     def open_query(
-        self, soql: str, include_deleted: bool, *, keep: bool = True, bulk: bool = False
+        self,
+        soql: str,
+        include_deleted: bool,
+        *,
+        keep: bool = True,
+        bulk: bool = False,
+        id_range: tuple[str | None, str | None] = (None, None),
     ) -> QueryCursor:
-        """Run a query to a snapshot of row numbers; ``keep`` registers it for paging."""
+        """Run a query to a snapshot of row numbers; ``keep`` registers it for paging.
+
+        ``id_range`` (``Id >= low AND Id < high``, either end open) is a PK-chunked
+        Bulk batch's share of the object.
+        """
         with self._lock:
             query, obj = self.parse(soql)
             if bulk:
@@ -540,6 +550,13 @@ class DevOrg:
             params: list[Any] = []
             if not include_deleted:
                 clauses.append("t0.IsDeleted = 0")
+            low, high = id_range
+            if low is not None:
+                clauses.append('t0."Id" >= ?')
+                params.append(low)
+            if high is not None:
+                clauses.append('t0."Id" < ?')
+                params.append(high)
             if query.where is not None:
                 where = compile_where(
                     query.where,
@@ -581,6 +598,17 @@ class DevOrg:
                 self._cursors[cursor_id] = cursor
                 self._expire_cursors()
             return cursor
+
+    def id_boundaries(self, sobject: str, chunk_size: int) -> list[str]:
+        """The Ids that start each chunk of ``chunk_size`` rows in Id order (PK chunking)."""
+        with self._lock:
+            obj = self._object(sobject, api=False, operation="query")
+            rows = self._conn.execute(
+                f'SELECT Id FROM (SELECT "Id", ROW_NUMBER() OVER (ORDER BY "Id") - 1 AS n '
+                f"FROM {quote(obj.name)}) WHERE n % ? = 0 ORDER BY Id",
+                (chunk_size,),
+            ).fetchall()
+            return [str(r[0]) for r in rows]
 
     def cursor(self, cursor_id: str) -> QueryCursor | None:
         with self._lock:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sfsync.devorg import _auth, _rest
 from sfsync.devorg._bulk import BulkJobs
+from sfsync.devorg._bulk1 import DEFAULT_RESULT_ROWS, AsyncApi, async_error, wants_json
 from sfsync.devorg._faults import FaultInjector, FaultSpec, FaultSpecError
 from sfsync.devorg._http import ApiFailure, Request, Response, error_response, json_response
 from sfsync.devorg._org import DEFAULT_API_LIMIT, DevOrg, WriteError
@@ -41,6 +42,10 @@ __all__ = ["DevOrgServer", "RequestHook", "RequestRecord"]
 # Called for every authenticated API request, in its server thread: ("before", req, None)
 # ahead of routing and ("after", req, response) once answered but not yet sent.
 RequestHook = Callable[[str, Request, "Response | None"], None]
+
+# How an API family answers the server's own refusals, by kind ("session", "limit",
+# "error500", "error503", "throttle"), with the headers to send.
+_Refusal = Callable[[str, dict[str, str]], Response]
 
 MIN_VERSION = 31
 MAX_VERSION = 64
@@ -226,6 +231,7 @@ class DevOrgServer:
         *,
         api_limit: int | None = None,
         bulk_delay: float = 0.0,
+        bulk_result_rows: int = DEFAULT_RESULT_ROWS,
         log_requests: bool = False,
     ) -> None:
         self.org = org
@@ -236,9 +242,13 @@ class DevOrgServer:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._api_limit_override = api_limit
         self.bulk_delay = bulk_delay
+        if bulk_result_rows < 1:
+            raise ValueError("bulk_result_rows must be at least 1")
+        self.bulk_result_rows = bulk_result_rows
         self.log_requests = log_requests
         self.faults = FaultInjector(faults or FaultSpec())
         self.bulk = BulkJobs(self)
+        self.async_api = AsyncApi(self)
         self.save_path: Path | None = None
         creds = org.credentials
         user = org.get_record("User", org.integration_user_id, ["Username"], "62.0")
@@ -445,9 +455,12 @@ class DevOrgServer:
         if self.log_requests:
             log.info("devorg.request", method=req.method, path=req.path, status=status, ms=ms)
 
-    def _session_user(self, req: Request) -> str | None:
+    def _session_user(self, req: Request, *, sfdc_session: bool = False) -> str | None:
+        """The token's user; ``sfdc_session``: the async API's ``X-SFDC-Session`` header too."""
         header = req.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        if sfdc_session and req.headers.get("X-SFDC-Session"):
+            scheme, token = "bearer", str(req.headers.get("X-SFDC-Session"))
         if scheme.lower() not in ("bearer", "oauth") or not token:
             return None
         token = token.strip()
@@ -476,6 +489,8 @@ class DevOrgServer:
                 return json_response(200, _versions())
             if path.startswith("/services/data/v"):
                 return self._data(req, path)
+            if path.startswith("/services/async/"):
+                return self._async(req, path)
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
         except ApiFailure as exc:
             return exc.response()
@@ -487,14 +502,36 @@ class DevOrgServer:
         used, limit = self.api_usage
         return {"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
 
+    @staticmethod
+    def _version(text: str) -> tuple[int, int]:
+        try:
+            major_text, minor_text = text.split(".")
+            return int(major_text), int(minor_text)
+        except ValueError:
+            return -1, -1
+
+    def _rest_refusal(self, kind: str, headers: dict[str, str]) -> Response:
+        status, code, message = {
+            "session": (401, "INVALID_SESSION_ID", "Session expired or invalid"),
+            "limit": (403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+            "error500": (
+                500,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please try again.",
+            ),
+            "error503": (
+                503,
+                "SERVER_UNAVAILABLE",
+                "Server temporarily unavailable. Please try again.",
+            ),
+            "throttle": (429, "REQUEST_LIMIT_EXCEEDED", "Too many requests. Please retry later."),
+        }[kind]
+        return error_response(status, code, message, None, headers)
+
     def _data(self, req: Request, path: str) -> Response | None:
         parts = path.split("/")[3:]  # ["vNN.N", ...]
         version_text = parts[0][1:]
-        try:
-            major_text, minor_text = version_text.split(".")
-            major, minor = int(major_text), int(minor_text)
-        except ValueError:
-            major, minor = -1, -1
+        major, minor = self._version(version_text)
         if minor == 0 and 20 <= major < MIN_VERSION:
             return error_response(
                 410, "API_VERSION_RETIRED", f"API version {version_text} has been retired"
@@ -502,26 +539,69 @@ class DevOrgServer:
         if minor != 0 or not MIN_VERSION <= major <= MAX_VERSION:
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
         req.version = f"{major}.0"
-        user = self._session_user(req)
-        if user is None:
-            return error_response(
-                401, "INVALID_SESSION_ID", "Session expired or invalid", None, self._limit_header()
+
+        def route() -> Response:
+            try:
+                return _rest.route(self, req, [p for p in parts[1:] if p])
+            except ApiFailure as exc:
+                return exc.response()
+
+        return self._metered(req, self._rest_refusal, route)
+
+    def _async(self, req: Request, path: str) -> Response | None:
+        """Bulk API 1.0 (``/services/async/{version}/...``): the session in ``X-SFDC-Session``."""
+        parts = path.split("/")[3:]  # ["NN.N", "job", ...]
+        as_json = wants_json(req)
+        major, minor = self._version(parts[0] if parts else "")
+        if minor != 0 or not MIN_VERSION <= major <= MAX_VERSION:
+            return async_error(
+                "InvalidUrl",
+                f"Unsupported API version: {parts[0] if parts else ''}",
+                as_json=as_json,
+                status=404,
             )
+        req.version = f"{major}.0"
+
+        def refusal(kind: str, headers: dict[str, str]) -> Response:
+            status, code, message = {
+                "session": (400, "InvalidSessionId", "Invalid session id"),
+                "limit": (400, "ExceededQuota", "TotalRequests Limit exceeded."),
+                "error500": (500, "Unknown", "An unexpected error occurred. Please try again."),
+                "error503": (503, "Unknown", "Server temporarily unavailable. Please try again."),
+                "throttle": (429, "ExceededQuota", "Too many requests. Please retry later."),
+            }[kind]
+            return async_error(code, message, as_json=as_json, status=status, headers=headers)
+
+        return self._metered(
+            req,
+            refusal,
+            lambda: self.async_api.handle(req, [p for p in parts[1:] if p]),
+            sfdc_session=True,
+        )
+
+    def _metered(
+        self,
+        req: Request,
+        refuse: _Refusal,
+        route: Callable[[], Response],
+        *,
+        sfdc_session: bool = False,
+    ) -> Response | None:
+        """An authenticated API call: session, daily count and limit, faults, hooks, routing.
+
+        Every API family (REST, Bulk API 1.0) goes through here, so each call counts
+        once against the allowance and draws its faults from the one seeded sequence.
+        """
+        user = self._session_user(req, sfdc_session=sfdc_session)
+        if user is None:
+            return refuse("session", self._limit_header())
         req.user_id = user
         with self._lock:
-            if self._api_used >= self.api_limit:
-                over = True
-            else:
-                over = False
+            over = self._api_used >= self.api_limit
+            if not over:
                 self._api_used += 1
         if over:
-            return error_response(
-                403,
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded.",
-                None,
-                self._limit_header(),
-            )
+            return refuse("limit", self._limit_header())
         spec = self.faults.spec
         if spec.latency_ms:
             time.sleep(spec.latency_ms / 1000.0)
@@ -530,28 +610,11 @@ class DevOrgServer:
         if fault == "drop":
             self._run_hooks("after", req, None)
             return None
-        response: Response
-        if fault == "error500":
-            response = error_response(
-                500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please try again."
-            )
-        elif fault == "error503":
-            response = error_response(
-                503, "SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again."
-            )
-        elif fault == "throttle":
-            response = error_response(
-                429,
-                "REQUEST_LIMIT_EXCEEDED",
-                "Too many requests. Please retry later.",
-                None,
-                {"Retry-After": str(spec.retry_after_s)},
-            )
+        if fault is not None:
+            extra = {"Retry-After": str(spec.retry_after_s)} if fault == "throttle" else {}
+            response = refuse(fault, extra)
         else:
-            try:
-                response = _rest.route(self, req, [p for p in parts[1:] if p])
-            except ApiFailure as exc:
-                response = exc.response()
+            response = route()
         self._run_hooks("after", req, response)
         response.headers.update(self._limit_header())
         return response
