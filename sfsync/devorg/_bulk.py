@@ -97,6 +97,7 @@ class BulkJobs:
         self._jobs: dict[str, _Job] = {}
         self._ids = IdSequence("750")
         self._lock = threading.Lock()
+        self.jobs_created = 0  # the DailyBulkV2QueryJobs usage /limits reports
 
     def _job(self, job_id: str) -> _Job:
         with self._lock:
@@ -185,6 +186,7 @@ class BulkJobs:
         )
         with self._lock:
             self._jobs[job_id] = job
+            self.jobs_created += 1
         return json_response(
             200, job.info(self.server.bulk_delay, full=False, state="UploadComplete")
         )

@@ -266,6 +266,7 @@ class AsyncApi:
         self._batch_ids = IdSequence("751")
         self._result_ids = IdSequence("752", long=False)
         self._lock = threading.Lock()
+        self.batches_created = 0  # the DailyBulkApiBatches usage /limits reports
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -404,6 +405,8 @@ class AsyncApi:
                 f"({expected})",
             )
         soql = req.body.decode("utf-8", "replace").strip()
+        with self._lock:
+            self.batches_created += 1
         batch = self._new_batch(job, soql, (None, None))
         chunks: list[_Batch] = []
         if batch.failure is None and job.chunk_size is not None:

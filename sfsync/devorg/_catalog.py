@@ -16,6 +16,7 @@ from sfsync.config import SYNC_OBJECTS
 
 __all__ = [
     "BOOL_TYPES",
+    "COMPOUND_TYPES",
     "CURRENCY_OBJECTS",
     "DATA_FILE_OBJECTS",
     "FORECAST_CATEGORIES",
@@ -50,7 +51,26 @@ _SOAP_TYPES = {
     "long": "xsd:long",
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
+    "address": "urn:address",
+    "location": "urn:location",
 }
+
+#: Compound types: read-only fields whose value is an object of their components.
+COMPOUND_TYPES = frozenset({"address", "location"})
+#: The geocode accuracies Salesforce lists for an address's ``GeocodeAccuracy``.
+GEOCODE_ACCURACIES = (
+    "Address",
+    "NearAddress",
+    "Block",
+    "Street",
+    "ExtendedZip",
+    "Zip",
+    "Neighborhood",
+    "City",
+    "County",
+    "State",
+    "Unknown",
+)
 
 MASTER_RECORD_TYPE_ID = "012000000000000AAA"
 
@@ -128,6 +148,9 @@ class FieldDef:
     restricted_picklist: bool = False
     precision: int = 0
     scale: int = 0
+    compound_name: str | None = None  # describe's compoundFieldName: the compound it is part of
+    components: tuple[str, ...] = ()  # a compound field's parts (Street, City, ...)
+    extra_type_info: str | None = None  # describe's extraTypeInfo (personname, plaintextarea)
 
     @property
     def soap_type(self) -> str:
@@ -143,6 +166,11 @@ class FieldDef:
         if self.type in NUMBER_TYPES:
             return "real"
         return "text"
+
+    @property
+    def is_compound(self) -> bool:
+        """An address or location: no value of its own, an object built from its components."""
+        return bool(self.components)
 
     @property
     def is_text(self) -> bool:
@@ -222,7 +250,39 @@ def _f(name: str, type_: str, **kw: object) -> FieldDef:
         fdef = replace(fdef, precision=18, scale=2)
     if fdef.type == "percent":
         fdef = replace(fdef, precision=3, scale=0)
+    if fdef.type == "textarea" and fdef.extra_type_info is None:
+        fdef = replace(fdef, extra_type_info="plaintextarea")
     return fdef
+
+
+def _address(prefix: str = "") -> list[FieldDef]:
+    """A compound address (``Address``, ``MailingAddress``...) and its components."""
+    compound = f"{prefix}Address"
+    parts = [
+        _f(f"{prefix}Street", "textarea", length=255, compound_name=compound),
+        _f(f"{prefix}City", "string", length=40, compound_name=compound),
+        _f(f"{prefix}State", "string", length=80, compound_name=compound),
+        _f(f"{prefix}PostalCode", "string", length=20, compound_name=compound),
+        _f(f"{prefix}Country", "string", length=80, compound_name=compound),
+        _f(f"{prefix}Latitude", "double", compound_name=compound),
+        _f(f"{prefix}Longitude", "double", compound_name=compound),
+        _f(
+            f"{prefix}GeocodeAccuracy",
+            "picklist",
+            length=40,
+            compound_name=compound,
+            picklist_values=GEOCODE_ACCURACIES,
+            restricted_picklist=True,
+        ),
+    ]
+    parts = [replace(p, precision=18, scale=15) if p.type == "double" else p for p in parts]
+    address = _ro(compound, "address", components=tuple(p.name for p in parts))
+    return [*parts, address]
+
+
+def _viewed() -> list[FieldDef]:
+    """``LastViewedDate``/``LastReferencedDate``: on objects with recent-items tracking."""
+    return [_ro("LastViewedDate", "datetime"), _ro("LastReferencedDate", "datetime")]
 
 
 def _ro(name: str, type_: str, **kw: object) -> FieldDef:
@@ -308,9 +368,16 @@ def standard_objects() -> dict[str, SObjectDef]:
             "Users",
             [
                 _f("Username", "string", nillable=False),
-                _f("Name", "string", createable=False, updateable=False),
-                _f("FirstName", "string"),
-                _f("LastName", "string"),
+                _f(
+                    "Name",
+                    "string",
+                    createable=False,
+                    updateable=False,
+                    extra_type_info="personname",
+                ),
+                _f("FirstName", "string", compound_name="Name", extra_type_info="personname"),
+                _f("LastName", "string", compound_name="Name", extra_type_info="personname"),
+                *_address(),
                 _f("Email", "email"),
                 _f("IsActive", "boolean"),
                 _ref("ManagerId", "User", "Manager"),
@@ -318,6 +385,7 @@ def standard_objects() -> dict[str, SObjectDef]:
                 _f("UserRoleId", "reference", reference_to=("UserRole",)),
                 _f("UserType", "picklist"),
                 _f("TimeZoneSidKey", "picklist"),
+                *_viewed(),
             ],
         ),
         _obj(
@@ -369,6 +437,7 @@ def standard_objects() -> dict[str, SObjectDef]:
                 _f("Family", "picklist"),
                 _f("IsActive", "boolean"),
                 _f("Description", "textarea", length=4000),
+                *_viewed(),
             ],
             writable=True,
         ),
@@ -417,6 +486,7 @@ def standard_objects() -> dict[str, SObjectDef]:
                     updateable=False,
                 ),
                 _ref("RecordTypeId", "RecordType", "RecordType"),
+                *_viewed(),
             ],
             writable=True,
         ),

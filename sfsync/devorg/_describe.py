@@ -27,19 +27,31 @@ _CHILDREN = {
 }
 
 
-def _urls(name: str, version: str) -> dict[str, str]:
-    base = f"/services/data/v{version}/sobjects/{name}"
+def _urls(obj: SObjectDef, version: str, instance_url: str) -> dict[str, str]:
+    """Every URL Salesforce lists for an object (the ui* ones point at the instance)."""
+    base = f"/services/data/v{version}/sobjects/{obj.name}"
     return {
-        "sobject": base,
-        "describe": f"{base}/describe",
+        "compactLayouts": f"{base}/describe/compactLayouts",
         "rowTemplate": f"{base}/{{ID}}",
+        "approvalLayouts": f"{base}/describe/approvalLayouts",
+        "uiDetailTemplate": f"{instance_url}/{{ID}}",
+        "uiEditTemplate": f"{instance_url}/{{ID}}/e",
+        "defaultValues": f"{base}/defaultValues?recordTypeId&fields",
+        "listviews": f"{base}/listviews",
+        "describe": f"{base}/describe",
+        "uiNewRecord": f"{instance_url}/{obj.key_prefix}/e",
+        "quickActions": f"{base}/quickActions",
+        "layouts": f"{base}/describe/layouts",
+        "sobject": base,
     }
 
 
-def object_summary(obj: SObjectDef, version: str) -> dict[str, Any]:
-    """One entry of ``GET /sobjects``: the flags a client checks before describing."""
+def object_summary(obj: SObjectDef, version: str, instance_url: str = "") -> dict[str, Any]:
+    """One entry of ``GET /sobjects``: every key Salesforce's describeGlobal entries have."""
     return {
         "activateable": False,
+        "associateEntityType": None,
+        "associateParentEntity": None,
         "createable": obj.createable,
         "custom": False,
         "customSetting": False,
@@ -55,7 +67,7 @@ def object_summary(obj: SObjectDef, version: str) -> dict[str, Any]:
         "labelPlural": obj.label_plural,
         "layoutable": obj.createable,
         "mergeable": False,
-        "mruEnabled": False,
+        "mruEnabled": "LastViewedDate" in obj.fields,
         "name": obj.name,
         "queryable": True,
         "replicateable": True,
@@ -64,15 +76,15 @@ def object_summary(obj: SObjectDef, version: str) -> dict[str, Any]:
         "triggerable": obj.createable,
         "undeletable": obj.deletable,
         "updateable": obj.updateable,
-        "urls": _urls(obj.name, version),
+        "urls": _urls(obj, version, instance_url),
     }
 
 
-def describe_global(org: DevOrg, version: str) -> dict[str, Any]:
+def describe_global(org: DevOrg, version: str, instance_url: str = "") -> dict[str, Any]:
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,
-        "sobjects": [object_summary(obj, version) for obj in org.objects.values()],
+        "sobjects": [object_summary(obj, version, instance_url) for obj in org.objects.values()],
     }
 
 
@@ -85,50 +97,90 @@ def _field(org: DevOrg, obj: SObjectDef, fdef: FieldDef) -> dict[str, Any]:
             for v in values
         ]
     is_text = fdef.storage == "text" and fdef.type not in ("date", "datetime")
+    is_text = is_text and not fdef.is_compound
     length = fdef.length if is_text else 0
+    reference = fdef.type == "reference"
     return {
-        "aggregatable": True,
+        "aggregatable": not fdef.is_compound and fdef.type != "textarea",
+        "aiPredictionField": False,
         "autoNumber": False,
         "byteLength": length * 3,
         "calculated": fdef.calculated,
+        "calculatedFormula": None,
         "cascadeDelete": False,
         "caseSensitive": False,
-        "compoundFieldName": None,
+        "compoundFieldName": fdef.compound_name,
+        "controllerName": None,
         "createable": fdef.createable,
         "custom": fdef.custom,
         "defaultValue": None,
+        "defaultValueFormula": None,
         "defaultedOnCreate": fdef.defaulted_on_create or fdef.name in ("Id", "IsDeleted"),
         "dependentPicklist": False,
+        "deprecatedAndHidden": False,
         "digits": 9 if fdef.type == "int" else 0,
+        "displayLocationInDecimal": False,
+        "encrypted": False,
         "externalId": fdef.external_id,
-        "filterable": True,
-        "groupable": fdef.storage != "real",
+        "extraTypeInfo": fdef.extra_type_info,
+        "filterable": not fdef.is_compound and fdef.type != "textarea",
+        "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False,
+        "groupable": fdef.storage != "real" and not fdef.is_compound,
+        "highScaleNumber": False,
         "htmlFormatted": False,
         "idLookup": fdef.name == "Id" or fdef.external_id,
+        "inlineHelpText": None,
         "label": fdef.label or fdef.name,
         "length": length,
+        "mask": None,
+        "maskType": None,
         "name": fdef.name,
         "nameField": fdef.name == "Name",
+        "namePointing": reference and len(fdef.reference_to) > 1,
         "nillable": fdef.nillable,
         "permissionable": fdef.nillable and fdef.updateable,
         "picklistValues": picklist,
         "polymorphicForeignKey": len(fdef.reference_to) > 1,
         "precision": fdef.precision,
+        "queryByDistance": False,
+        "referenceTargetField": None,
         "referenceTo": list(fdef.reference_to),
         "relationshipName": fdef.relationship_name,
+        "relationshipOrder": None,
+        "restrictedDelete": False,
         "restrictedPicklist": fdef.restricted_picklist,
         "scale": fdef.scale,
+        "searchPrefilterable": reference,
         "soapType": fdef.soap_type,
-        "sortable": fdef.type != "textarea",
+        "sortable": fdef.type != "textarea" and not fdef.is_compound,
         "type": fdef.type,
         "unique": fdef.unique,
         "updateable": fdef.updateable,
+        "writeRequiresMasterRead": False,
     }
 
 
-def describe_object(org: DevOrg, obj: SObjectDef, version: str) -> dict[str, Any]:
-    """``GET /sobjects/{type}/describe``."""
-    result = object_summary(obj, version)
+def describe_object(
+    org: DevOrg, obj: SObjectDef, version: str, instance_url: str = ""
+) -> dict[str, Any]:
+    """``GET /sobjects/{type}/describe``: every top-level key a real describe has."""
+    result = object_summary(obj, version, instance_url)
+    result.update(
+        actionOverrides=[],
+        compactLayoutable=obj.createable,
+        dataTranslationEnabled=False,
+        defaultImplementation=None,
+        extendedBy=None,
+        extendsInterfaces=None,
+        implementedBy=None,
+        implementsInterfaces=None,
+        listviewable=None,
+        lookupLayoutable=None,
+        networkScopeFieldName=None,
+        searchLayoutable=obj.createable,
+        sobjectDescribeOption="FULL",
+    )
     result["fields"] = [_field(org, obj, f) for f in obj.fields.values()]
     result["childRelationships"] = [
         {
@@ -136,7 +188,10 @@ def describe_object(org: DevOrg, obj: SObjectDef, version: str) -> dict[str, Any
             "childSObject": child,
             "deprecatedAndHidden": False,
             "field": fld,
+            "junctionIdListNames": [],
+            "junctionReferenceTo": [],
             "relationshipName": rel,
+            "restrictedDelete": False,
         }
         for child, fld, rel, cascade in _CHILDREN.get(obj.name, ())
         if child in org.objects

@@ -427,6 +427,12 @@ class _ObjectLoader:
             name = self.obj.canonical(key)
             if name is None:
                 name = self._new_field(idx, key, record[key])
+            elif self.obj.fields[name].is_compound:
+                parts = ", ".join(self.obj.fields[name].components)
+                raise DataFileError(
+                    f"{self.where(idx, name)}: a compound field has no value of its own; "
+                    f"set its components ({parts})"
+                )
             if name in columns:
                 raise DataFileError(f"{self.where(idx, name)}: the field is given twice")
             columns.append(name)

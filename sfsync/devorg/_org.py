@@ -42,6 +42,7 @@ from sfsync.devorg.soql import (
     SoqlError,
     compile_order,
     compile_where,
+    component_key,
     parse_condition,
     parse_soql,
     resolve_path,
@@ -499,7 +500,16 @@ class DevOrg:
                 }
             }
             for name in names:
-                record[name] = json_value(obj.fields[name], row.get(name))
+                fdef = obj.fields[name]
+                if fdef.is_compound:
+                    parts = {
+                        component_key(c, name): json_value(obj.fields[c], row.get(c))
+                        for c in fdef.components
+                    }
+                    has_value = any(v is not None for v in parts.values())
+                    record[name] = dict(sorted(parts.items())) if has_value else None
+                else:
+                    record[name] = json_value(fdef, row.get(name))
             return record
 
     # --- queries ---------------------------------------------------------------------------
@@ -570,6 +580,11 @@ class DevOrg:
                 params.extend(where.params)
             order = compile_order(query.order_by, obj, self._effective, joins, soql)
             projection = None if query.count else self._projection(query, obj, soql)
+            if bulk and projection and any(f.fdef.is_compound for f in projection.fields):
+                raise SoqlError(
+                    "FUNCTIONALITY_NOT_ENABLED",
+                    "Selecting compound data not supported in Bulk Query",
+                )
             table = f"{quote(obj.name)} t0 {joins.sql()}"
             where_sql = f" WHERE {' AND '.join(clauses)}" if clauses else ""
             if query.count:

@@ -73,19 +73,80 @@ def route(server: DevOrgServer, req: Request, parts: list[str]) -> Response:
 # --- limits -----------------------------------------------------------------------------------
 
 
+# The standard entries of ``/limits`` that the dev org does not meter: (name, Max), each
+# answered with Remaining = Max. Names as Salesforce's Limits resource lists them.
+_STATIC_LIMITS = (
+    ("ActiveScratchOrgs", 3),
+    ("AnalyticsExternalDataSizeMB", 40960),
+    ("ConcurrentAsyncGetReportInstances", 200),
+    ("ConcurrentEinsteinDataInsightsStoryCreation", 5),
+    ("ConcurrentEinsteinDiscoveryStoryCreation", 2),
+    ("ConcurrentSyncReportRuns", 20),
+    ("DailyAnalyticsDataflowJobExecutions", 60),
+    ("DailyAnalyticsUploadedFilesSizeMB", 51200),
+    ("DailyAsyncApexExecutions", 250000),
+    ("DailyAsyncApexTests", 500),
+    ("DailyDeliveredPlatformEvents", 10000),
+    ("DailyDurableGenericStreamingApiEvents", 10000),
+    ("DailyDurableStreamingApiEvents", 10000),
+    ("DailyEinsteinDataInsightsStoryCreation", 1000),
+    ("DailyEinsteinDiscoveryPredictAPICalls", 50000),
+    ("DailyEinsteinDiscoveryPredictionsByCDC", 500000),
+    ("DailyEinsteinDiscoveryStoryCreation", 100),
+    ("DailyFunctionsApiCallLimit", 235000),
+    ("DailyGenericStreamingApiEvents", 10000),
+    ("DailyScratchOrgs", 6),
+    ("DailyStandardVolumePlatformEvents", 10000),
+    ("DailyStreamingApiEvents", 10000),
+    ("DailyWorkflowEmails", 2000),
+    ("DataStorageMB", 1024),
+    ("DurableStreamingApiConcurrentClients", 20),
+    ("FileStorageMB", 20480),
+    ("HourlyAsyncReportRuns", 1200),
+    ("HourlyDashboardRefreshes", 200),
+    ("HourlyDashboardResults", 5000),
+    ("HourlyDashboardStatuses", 999999999),
+    ("HourlyLongTermIdMapping", 100000),
+    ("HourlyManagedContentPublicRequests", 50000),
+    ("HourlyODataCallout", 10000),
+    ("HourlyPublishedPlatformEvents", 50000),
+    ("HourlyPublishedStandardVolumePlatformEvents", 1000),
+    ("HourlyShortTermIdMapping", 100000),
+    ("HourlySyncReportRuns", 500),
+    ("HourlyTimeBasedWorkflow", 50),
+    ("MassEmail", 10),
+    ("MonthlyEinsteinDiscoveryStoryCreation", 500),
+    ("MonthlyPlatformEventsUsageEntitlement", 0),
+    ("Package2VersionCreates", 6),
+    ("Package2VersionCreatesWithoutValidation", 500),
+    ("PrivateConnectOutboundCalloutHourlyLimitMB", 0),
+    ("PublishCallbackUsageInApex", 5000000),
+    ("SingleEmail", 15),
+    ("StreamingApiConcurrentClients", 20),
+)
+DAILY_BULK_BATCHES = 15000
+DAILY_BULK_V2_QUERY_JOBS = 10000
+DAILY_BULK_V2_QUERY_STORAGE_MB = 976562
+
+
 def _limits(server: DevOrgServer, req: Request) -> Response:
+    """``GET /limits``: the API allowance and Bulk usage as counted, the other entries full."""
     if req.method != "GET":
         raise _method_not_allowed(req)
     used, limit = server.api_usage
-    return json_response(
-        200,
-        {
-            "DailyApiRequests": {"Max": limit, "Remaining": max(0, limit - used)},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-            "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
-            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
-        },
-    )
+
+    def entry(maximum: int, spent: int = 0) -> dict[str, int]:
+        return {"Max": maximum, "Remaining": max(0, maximum - spent)}
+
+    limits: dict[str, dict[str, Any]] = {name: entry(maximum) for name, maximum in _STATIC_LIMITS}
+    limits["DailyApiRequests"] = entry(limit, used)
+    # DailyBulkApiRequests until API 48.0, DailyBulkApiBatches from 49.0 (the same allowance).
+    bulk_name = "DailyBulkApiBatches" if float(req.version) >= 49 else "DailyBulkApiRequests"
+    limits[bulk_name] = entry(DAILY_BULK_BATCHES, server.async_api.batches_created)
+    limits["DailyBulkV2QueryJobs"] = entry(DAILY_BULK_V2_QUERY_JOBS, server.bulk.jobs_created)
+    limits["DailyBulkV2QueryFileStorageMB"] = entry(DAILY_BULK_V2_QUERY_STORAGE_MB)
+    limits["PermissionSets"] = {**entry(1500), "CreateCustom": entry(1000)}
+    return json_response(200, dict(sorted(limits.items())))
 
 
 # --- sobjects ---------------------------------------------------------------------------------
@@ -130,7 +191,7 @@ def _sobjects(server: DevOrgServer, req: Request, parts: list[str]) -> Response:
     if not parts:
         if req.method != "GET":
             raise _method_not_allowed(req)
-        return json_response(200, describe_global(org, version))
+        return json_response(200, describe_global(org, version, server.url))
     obj = _sobject(server, parts[0])
     rest = parts[1:]
     if req.method in ("POST", "PATCH", "DELETE") and rest[:1] != ["describe"]:
@@ -140,7 +201,8 @@ def _sobjects(server: DevOrgServer, req: Request, parts: list[str]) -> Response:
     if not rest:
         if req.method == "GET":
             return json_response(
-                200, {"objectDescribe": object_summary(obj, version), "recentItems": []}
+                200,
+                {"objectDescribe": object_summary(obj, version, server.url), "recentItems": []},
             )
         if req.method == "POST":
             try:
@@ -156,7 +218,7 @@ def _sobjects(server: DevOrgServer, req: Request, parts: list[str]) -> Response:
     if rest == ["describe"]:
         if req.method != "GET":
             raise _method_not_allowed(req)
-        return json_response(200, describe_object(org, obj, version))
+        return json_response(200, describe_object(org, obj, version, server.url))
     if rest[0] in ("deleted", "updated") and len(rest) == 1:
         if req.method != "GET":
             raise _method_not_allowed(req)

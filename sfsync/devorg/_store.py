@@ -18,6 +18,7 @@ a bad row can name ``Opportunity[3]``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -53,6 +54,8 @@ def json_value(fdef: FieldDef, value: Any) -> Any:
         return float(value)
     if storage == "int":
         return int(value)
+    if fdef.is_compound and isinstance(value, str):
+        return json.loads(value)  # built by soql.compound_sql
     return value
 
 

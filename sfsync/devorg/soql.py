@@ -53,6 +53,8 @@ __all__ = [
     "SoqlError",
     "compile_order",
     "compile_where",
+    "component_key",
+    "compound_sql",
     "parse_condition",
     "parse_soql",
     "resolve_path",
@@ -473,8 +475,26 @@ def resolve_path(
         raise _invalid_field(FieldPath((path.parts[-1],), path.line, path.column), current, None)
     fdef = current.fields[canonical]
     names.append(canonical)
-    return ResolvedField(
-        f'{alias}."{canonical}"', fdef, tuple(names), tuple(aliases), tuple(rel_objects)
+    column = compound_sql(fdef, alias) if fdef.is_compound else f'{alias}."{canonical}"'
+    return ResolvedField(column, fdef, tuple(names), tuple(aliases), tuple(rel_objects))
+
+
+def component_key(name: str, compound: str) -> str:
+    """A component's key in its compound's JSON value: ``BillingPostalCode`` → ``postalCode``."""
+    prefix = compound[: -len("Address")] if compound.endswith("Address") else ""
+    short = name[len(prefix) :] if prefix and name.startswith(prefix) else name
+    return short[:1].lower() + short[1:]
+
+
+def compound_sql(fdef: FieldDef, alias: str) -> str:
+    """A compound field as SQL: a JSON object of its components, NULL when all are null."""
+    columns = [f'{alias}."{c}"' for c in fdef.components]
+    pairs = sorted(
+        (component_key(c, fdef.name), col) for c, col in zip(fdef.components, columns, strict=True)
+    )
+    body = ", ".join(f"'{key}', {col}" for key, col in pairs)
+    return (
+        f"(CASE WHEN COALESCE({', '.join(columns)}) IS NULL THEN NULL ELSE json_object({body}) END)"
     )
 
 
@@ -632,6 +652,15 @@ class _WhereCompiler:
     def _comparison(self, cmp: Comparison, negate: bool) -> str:
         field_ = resolve_path(cmp.path, self.base, self.objects, self.joins, self.query_text)
         col, fdef = field_.column, field_.fdef
+        if fdef.is_compound:
+            raise SoqlError(
+                "INVALID_FIELD",
+                _with_position(
+                    f"field '{fdef.name}' can not be filtered in a query call",
+                    cmp.path,
+                    self.query_text,
+                ),
+            )
         nocase = " COLLATE NOCASE" if fdef.is_text else ""
         if cmp.op in ("in", "not_in"):
             positive = self._in(col, fdef, cmp.values, nocase)
