@@ -13,11 +13,14 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
-import structlog
-from structlog.tracebacks import ExceptionDictTransformer
-from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+# structlog (and the rich and asyncio it imports) is imported where it is used, not
+# here: `sfsync --version` and `--help` import this module for redact_text and never
+# log, so they do not pay for it.
 
 __all__ = [
     "LogFormat",
@@ -163,6 +166,9 @@ def configure_logging(
     line is a JSON object. Each call replaces the root handler the last one
     installed rather than adding another.
     """
+    import structlog
+    from structlog.tracebacks import ExceptionDictTransformer
+
     target = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if _isatty(target) else "json"
@@ -218,6 +224,8 @@ def reset_logging() -> None:
     its defaults, clears context bound with :func:`bind_run`, and removes the root
     handler and library levels :func:`configure_logging` installed.
     """
+    import structlog
+
     with _secrets_lock:
         _secrets.clear()
     structlog.reset_defaults()
@@ -239,13 +247,19 @@ def _isatty(stream: TextIO) -> bool:
 
 def get_logger(**initial: Any) -> FilteringBoundLogger:
     """A structlog bound logger (``make_filtering_bound_logger``'s class, as configured)."""
-    return cast(FilteringBoundLogger, structlog.get_logger(**initial))
+    import structlog
+
+    return cast("FilteringBoundLogger", structlog.get_logger(**initial))
 
 
 def bind_run(run_id: int | str, **extra: Any) -> None:
     """Bind ``run_id`` (and extra context) to every event of this run."""
+    import structlog
+
     structlog.contextvars.bind_contextvars(run_id=run_id, **extra)
 
 
 def unbind_run(*keys: str) -> None:
+    import structlog
+
     structlog.contextvars.unbind_contextvars("run_id", *keys)

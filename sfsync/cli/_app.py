@@ -20,13 +20,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
-from sfsync.config import LoadedSettings, Settings, load_settings
 from sfsync.errors import EXIT_OK, SfsyncError, UsageError, exit_code_for
 from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text, register_secrets
+
+if TYPE_CHECKING:
+    # The settings model (pydantic, the rule registry, SQLAlchemy for the URL) is
+    # imported when a command first reads the settings: `sfsync --version` and
+    # `--help` never do.
+    from sfsync.config import LoadedSettings, Settings
 
 __all__ = [
     "AS_OF_RANGE",
@@ -71,6 +76,8 @@ class App:
     @property
     def loaded(self) -> LoadedSettings:
         if self._loaded is None:
+            from sfsync.config import load_settings
+
             loaded = load_settings(self.config_path)
             register_secrets(loaded.settings.secret_values())
             configure_logging(
