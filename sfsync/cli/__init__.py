@@ -21,7 +21,7 @@ from sfsync.logging import redact_text
 
 __all__ = ["cli", "main"]
 
-# Every command, by name: "module:attribute", imported when the command runs or is listed.
+# Every command, by name: "module:attribute", imported when the command runs or shows its help.
 COMMANDS = {
     "db": "sfsync.cli.db:db",
     "check": "sfsync.cli.check:check",
@@ -38,10 +38,30 @@ COMMANDS = {
     "demo": "sfsync.cli.demo:demo",
 }
 
+# The first sentence of each command's help: `sfsync --help` lists the commands by
+# these without importing them (tests/unit/test_cli.py checks that they are the
+# commands' own).
+SUMMARIES = {
+    "db": "Warehouse schema: create, upgrade, inspect.",
+    "check": "Preflight: config, database, schema, Salesforce login, fields, API budget.",
+    "sync": "Pull changes since the last watermark (or everything) into the warehouse.",
+    "run": "Sync, audit and write back as one recorded run (holding the run lock).",
+    "worker": "Run on schedule.cron until SIGTERM/SIGINT (the nightly container's command).",
+    "runs": "Recent runs: status, per-stage counts, API calls used, duration.",
+    "audit": "Audit today's pipeline and record the findings, or run a what-if.",
+    "findings": "List findings with their opportunity and the rule's values.",
+    "waive": "Waive RULE for OPP_ID until a date: still reported; its open Task is completed.",
+    "writeback": "Preview (default) or apply the Tasks and flags the findings call for.",
+    "report": "Write the pipeline-hygiene report: findings, owners, slip metrics, trends, runs.",
+    "devorg": "A Salesforce-compatible org on loopback, for demos, tests and benchmarks.",
+    "demo": "Everything on embedded defaults: a generated dev org, a SQLite warehouse, one run.",
+}
+
 
 @click.group(
     cls=SfsyncGroup,
     lazy_commands=COMMANDS,
+    lazy_summaries=SUMMARIES,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "--version", prog_name="sfsync")

@@ -151,14 +151,22 @@ class SfsyncGroup(click.Group):
     """Turns sfsync errors (and bugs) into a paragraph and an exit code; loads commands lazily.
 
     ``lazy_commands`` maps a command's name to ``"module:attribute"``: the module is
-    imported only when the command runs or is listed, so start-up stays fast.
+    imported only when the command runs or its own help is shown, so start-up stays
+    fast. ``lazy_summaries`` maps a name to the first sentence of the command's help:
+    the group's ``--help`` lists a command by it without importing the command (a
+    command without one is imported to be listed).
     """
 
     def __init__(
-        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        lazy_commands: Mapping[str, str] | None = None,
+        lazy_summaries: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
+        self.lazy_summaries = dict(lazy_summaries or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -170,6 +178,26 @@ class SfsyncGroup(click.Group):
             assert isinstance(command, click.Command)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, each shortened from its summary where one is given."""
+        listed: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            summary = self.lazy_summaries.get(name)
+            # A stand-in with the same first sentence: click shortens it the same way.
+            command = (
+                click.Command(name, help=summary)
+                if summary is not None
+                else self.get_command(ctx, name)
+            )
+            if command is not None and not command.hidden:
+                listed.append((name, command))
+        if listed:
+            limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+            with formatter.section("Commands"):
+                formatter.write_dl(
+                    [(name, command.get_short_help_str(limit)) for name, command in listed]
+                )
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -176,6 +176,31 @@ def test_version_reads_no_settings_and_imports_no_library(tmp_path: Path) -> Non
     ]
 
 
+def test_help_lists_the_commands_without_importing_them(tmp_path: Path) -> None:
+    """``sfsync --help`` lists each command by its summary: no command module, no library."""
+    modules = modules_imported_by("--help", cwd=tmp_path)
+    assert imported_packages(modules, STARTUP_HEAVY) == []
+    assert [m for m in modules if m.startswith("sfsync.cli.") and m != "sfsync.cli._app"] == []
+
+
+def test_the_help_summaries_are_the_commands_own() -> None:
+    """Listed from SUMMARIES, each command reads in ``sfsync --help`` as its own help says."""
+    from sfsync.cli import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    ctx = click.Context(cli)
+    for name, summary in SUMMARIES.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        assert not command.hidden, name
+        stand_in = click.Command(name, help=summary)
+        for limit in (20, 45, 60, 74, 200):
+            assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit), (
+                name,
+                limit,
+            )
+
+
 def test_runs_imports_neither_salesforce_nor_the_work_it_lists(tmp_path: Path) -> None:
     """``sfsync runs`` reads the warehouse only: no HTTP client, no sync, write-back or report."""
     from sfsync.config import DatabaseSettings
