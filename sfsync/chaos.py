@@ -9,10 +9,11 @@ a fast machine and on a loaded one.
 
 Points of the sync, in the order one run reaches them:
 
+``sync.bulk_job_created``
+    a Bulk 2.0 job was created and its id committed as the object's resume point
+    (every job the run needs is created first, up to ``sync.bulk_jobs_ahead``);
 ``sync.reference_committed``
     a reference object (Organization, User...) was refreshed and committed;
-``sync.bulk_job_created``
-    a Bulk 2.0 job was created and its id committed as the object's resume point;
 ``sync.page_committed``
     a page (or Bulk chunk) of rows and its progress marker (watermark, locator)
     were committed together;
