@@ -194,7 +194,8 @@ def test_every_bulk_job_is_created_before_the_other_objects_are_pulled(
     ]
     assert len(created) == len(bulk)
     assert max(created) < min(results), "a job was created after results were read"
-    assert rest_pages and max(created) < min(rest_pages), "REST objects waited for a job"
+    assert rest_pages, "no REST object was pulled"
+    assert max(created) < min(rest_pages), "REST objects waited for a job"
     assert mismatches(org.org, org.settings, warehouse) == {}
 
 
