@@ -439,3 +439,24 @@ def test_serve_cli_takes_bulk_result_rows(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(devorg, ["serve", "--help"])
     assert "--bulk-result-rows" in result.output
+
+
+@pytest.mark.parametrize("sobject", ["User", "Opportunity", "OpportunityLineItem", "Task"])
+def test_dlt_style_every_described_field_but_compounds_through_bulk(
+    sf: Salesforce, bulk_server: DevOrgServer, sobject: str
+) -> None:
+    """dlt's Salesforce source: describe, drop compound fields, ``query_all`` lazily by Bulk 1.0."""
+    describe = getattr(sf, sobject).describe()
+    compounds = {f["compoundFieldName"] for f in describe["fields"] if f["compoundFieldName"]}
+    compounds -= {"Name"}
+    fields = [f["name"] for f in describe["fields"] if f["name"] not in compounds]
+    datetimes = {f["name"] for f in describe["fields"] if f["type"] == "datetime"}
+    soql = f"SELECT {', '.join(fields)} FROM {sobject} ORDER BY SystemModstamp ASC"
+    pages = getattr(sf.bulk, sobject).query_all(soql, lazy_operation=True, wait=0)
+    rows = [row for page in pages for row in page]
+    assert len(rows) == bulk_server.org.query(f"SELECT COUNT() FROM {sobject}", True)[0]["expr0"]
+    assert all(set(fields) <= set(r) for r in rows)
+    stamps = [r["SystemModstamp"] for r in rows]
+    assert all(isinstance(s, int) for s in stamps)
+    assert stamps == sorted(stamps)
+    assert all(r[name] is None or isinstance(r[name], int) for r in rows for name in datetimes)
