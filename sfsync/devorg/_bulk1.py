@@ -45,6 +45,8 @@ _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_TYPE = "application/xml"
 JSON_TYPE = "application/json"
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": JSON_TYPE, "XML": XML_TYPE}
+#: Salesforce labels CSV results UTF-8; without it requests decodes ``text/*`` as ISO-8859-1.
+CSV_RESULT_TYPE = "text/csv; charset=UTF-8"
 #: Rows per result file (Salesforce splits results by size, at 1 GB).
 DEFAULT_RESULT_ROWS = 500_000
 DEFAULT_CHUNK_SIZE = 100_000
@@ -474,8 +476,8 @@ class AsyncApi:
         org = self.server.org
         if job.content_type == "CSV":
             if cursor.total == 0:
-                return Response(200, b"Records not found for this query", "text/csv")
-            return Response(200, csv_stream(org, cursor, start, stop), "text/csv")
+                return Response(200, b"Records not found for this query", CSV_RESULT_TYPE)
+            return Response(200, csv_stream(org, cursor, start, stop), CSV_RESULT_TYPE)
         blocks = record_blocks(org, cursor, start, stop, job.version)
         assert cursor.projection is not None  # Bulk refuses COUNT()
         paths = [f.names for f in cursor.projection.fields if f.fdef.type == "datetime"]

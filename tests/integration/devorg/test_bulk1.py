@@ -397,6 +397,34 @@ def test_job_and_batch_errors_in_the_async_shape(bulk_server: DevOrgServer) -> N
     assert old.json()["exceptionCode"] == "InvalidUrl"
 
 
+def test_csv_results_say_utf8_so_a_tap_decodes_non_ascii_names() -> None:
+    """Salesforce answers a Bulk 1.0 CSV result with ``text/csv; charset=UTF-8`` (Bulk API
+    guide, "Use Compression for Responses"). tap-salesforce decodes the stream by that charset
+    (requests' ``iter_content(decode_unicode=True)``); without it requests falls back to
+    ISO-8859-1 for ``text/*`` and "Müller" arrives as "MÃ¼ller"."""
+    data = sample_org_data(3)
+    name = "Müller & Søhne, 東京"
+    data["records"]["Opportunity"][0]["Name"] = name
+    opp_id = data["records"]["Opportunity"][0]["Id"]
+    org = DevOrg.from_data(data)
+    try:
+        with DevOrgServer(org) as srv:
+            client = _TapLikeClient(srv, client_credentials_token(srv)["access_token"])
+            rows = client.query_all("Opportunity", "SELECT Id, Name FROM Opportunity")
+            assert {r["Id"]: r["Name"] for r in rows}[opp_id] == name
+            results = [r for r in srv.requests if "/result/" in r.path]
+            response = client.get(results[-1].path.split("/services/async/61.0/", 1)[1])
+            assert response.headers["Content-Type"] == "text/csv; charset=UTF-8"
+            empty = client.query_all("Opportunity", "SELECT Id FROM Opportunity WHERE Name = 'x'")
+            assert empty == []
+            results = [r for r in srv.requests if "/result/" in r.path]
+            response = client.get(results[-1].path.split("/services/async/61.0/", 1)[1])
+            assert response.text == "Records not found for this query"
+            assert response.headers["Content-Type"] == "text/csv; charset=UTF-8"
+    finally:
+        org.close()
+
+
 def test_an_empty_csv_result_says_records_not_found(bulk_server: DevOrgServer) -> None:
     token = client_credentials_token(bulk_server)["access_token"]
     client = _TapLikeClient(bulk_server, token)
