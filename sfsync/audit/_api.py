@@ -22,14 +22,14 @@ from sfsync.audit._findings import FindingRecord, list_findings
 from sfsync.audit._ids import record_id
 from sfsync.audit._lifecycle import (
     FINDING,
-    ResultLoader,
+    FindingMerger,
+    RuleMerge,
     live_counts,
-    merge_findings,
     no_jit,
     write_transaction,
 )
 from sfsync.audit._slipping import SlipMetrics, slip_select, slip_values
-from sfsync.audit.rules import RuleMatch, check_rule_ids, get_rule, select_rules
+from sfsync.audit.rules import check_rule_ids, get_rule, select_rules
 from sfsync.config import AuditSettings, Settings
 from sfsync.context import RunContext
 from sfsync.errors import UsageError
@@ -187,14 +187,6 @@ def what_if(ctx: RunContext, *, rules: Sequence[str] | None = None) -> WhatIf:
     return WhatIf(summary, found)
 
 
-def _matches(conn: Connection, ctx: AuditContext, rule_id: str) -> Iterator[RuleMatch]:
-    """Run one rule's query and yield its matches (streamed; details per matching row)."""
-    rule = get_rule(rule_id)
-    result = conn.execute(rule.query(ctx, conn.dialect.name), execution_options={"yield_per": 5000})
-    for row in result:
-        yield rule.match(ctx, row)
-
-
 def _audit(
     warehouse: Warehouse,
     ctx: AuditContext,
@@ -205,18 +197,15 @@ def _audit(
     """Evaluate and merge the findings in one transaction. With ``then`` (a what-if) the
     transaction is handed to it once the findings are merged, and then rolled back."""
     seconds: dict[str, float] = {}
+    merged: dict[str, RuleMerge] = {}
     with write_transaction(warehouse, commit=then is None) as conn:
-        loader = ResultLoader(conn)
+        merger = FindingMerger(conn, ctx, run_id=run_id)
         for rule in ctx.rules:
             started = time.perf_counter()
-            severity = ctx.settings.rule(rule).severity
-            hashes: dict[str, str] = {p: ctx.settings_hash(rule, p) for p in ctx.profiles()}
-            loader.load(_matches(conn, ctx, rule), severity=severity, settings_hash=hashes)
+            merged[rule] = merger.merge(rule)
             seconds[rule] = time.perf_counter() - started
-        loader.finish()
-        merged = merge_findings(conn, rules=ctx.rules, run_id=run_id, as_of=ctx.as_of)
         counts = live_counts(conn, ctx.rules)
-        loader.drop()
+        merger.close()
         if then is not None:
             then(conn)
     per_rule = []
@@ -230,8 +219,8 @@ def _audit(
                 rule=rule,
                 severity=severity,
                 open=open_n,
-                new=merged.new[rule],
-                resolved=merged.resolved[rule],
+                new=merged[rule].new,
+                resolved=merged[rule].resolved,
                 waived=waived_n,
                 seconds=round(seconds[rule], 6),
             )

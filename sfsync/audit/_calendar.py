@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "stale_threshold",
     "start_of_local_day",
     "today_in",
+    "utc_offsets",
 ]
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
@@ -150,3 +152,54 @@ def stale_buckets(
         else:
             buckets.append(StaleBucket(lower, upper, days))
     return buckets
+
+
+# The span over which utc_offsets follows a zone's changes; outside it, the offset at
+# the nearer edge holds (no recorded change predates 1800; past 2200 is not audited).
+_OFFSETS_FROM = datetime(1800, 1, 1, tzinfo=UTC)
+_OFFSETS_TO = datetime(2200, 1, 1, tzinfo=UTC)
+_PROBE = timedelta(days=3)
+# Zones with one offset for all time, known without probing.
+_FIXED = frozenset({"UTC", "UCT", "GMT", "Zulu", "Universal", "Greenwich"})
+
+
+@cache
+def utc_offsets(zone: str) -> tuple[tuple[datetime, int], ...]:
+    """The UTC offsets of ``zone`` as (from this UTC instant on, seconds), in time order.
+
+    The first entry starts at the earliest instant there is; a zone with one offset
+    (UTC, a fixed zone) has one entry. ``local_date(t)`` is the date of ``t`` plus the
+    offset of the last entry at or before ``t``: how SQL finds a local date without
+    knowing time zones. Changes less than three days apart are not told apart (no zone
+    has had any).
+    """
+    tz = ZoneInfo(zone)
+    if zone in _FIXED or zone.startswith("Etc/"):
+        return ((datetime.min.replace(tzinfo=UTC), _offset_seconds(tz, _OFFSETS_FROM)),)
+
+    def offset(at: datetime) -> int:
+        return _offset_seconds(tz, at)
+
+    changes = [(datetime.min.replace(tzinfo=UTC), offset(_OFFSETS_FROM))]
+    at = _OFFSETS_FROM
+    while at < _OFFSETS_TO:
+        nxt = at + _PROBE
+        if offset(nxt) != offset(at):
+            low, high = at, nxt  # offset(low) is the old one, offset(high) the new one
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                middle = middle.replace(microsecond=0)
+                if middle <= low:
+                    break
+                if offset(middle) == offset(low):
+                    low = middle
+                else:
+                    high = middle
+            changes.append((high, offset(high)))
+        at = nxt
+    return tuple(changes)
+
+
+def _offset_seconds(tz: ZoneInfo, at: datetime) -> int:
+    delta = at.astimezone(tz).utcoffset()
+    return 0 if delta is None else int(delta.total_seconds())

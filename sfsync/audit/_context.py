@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, false, or_, select, true
+from sqlalchemy import Connection, Table, case, false, literal, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import quarter_start, start_of_local_day, today_in
@@ -134,6 +134,22 @@ class AuditContext:
         if self.settings.scope.field is None or scope_value is None:
             return self.default_profile
         return self.settings.scope.profiles.get(scope_value, self.default_profile)
+
+    def profile_column(self, scope_value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """SQL for :meth:`profile_of` of an opportunity's scope value."""
+        scope = self.settings.scope
+        if scope.field is None or not scope.profiles:
+            return literal(self.default_profile)
+        by_profile: dict[str, list[str]] = {}
+        for value, profile in sorted(scope.profiles.items()):
+            if profile != self.default_profile:
+                by_profile.setdefault(profile, []).append(value)
+        if not by_profile:
+            return literal(self.default_profile)
+        return case(
+            *[(scope_value.in_(values), literal(p)) for p, values in by_profile.items()],
+            else_=literal(self.default_profile),
+        )
 
     def profile_predicate(self, profile: ProfileName) -> ColumnElement[bool]:
         """SQL that holds for the opportunities audited with ``profile``."""

@@ -26,9 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import func
 
+from sfsync.audit._calendar import quarter_index
 from sfsync.audit._context import OPP, AuditContext
 from sfsync.warehouse import dialect as dialect_sql
-from sfsync.warehouse.dialect import month_key
+from sfsync.warehouse.dialect import month_key, month_number
 from sfsync.warehouse.models import OpportunityLineItem, Product2
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "last_human_modified",
     "live_open_opportunity",
     "month_key",
+    "quarter_offset",
     "sales_opportunity",
     "stage_at_least",
 ]
@@ -159,3 +161,14 @@ def blank(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
 def last_human_modified() -> ColumnElement[Any]:
     """The last modification by a human; the plain LastModifiedDate if the sync kept none."""
     return func.coalesce(OPP.c.last_human_modified_date, OPP.c.last_modified_date)
+
+
+def quarter_offset(ctx: AuditContext, close_date: ColumnElement[Any], dialect: str) -> Any:
+    """The quarter offset *k* of a close date (NULL for none), as ``_calendar.quarter_offset``.
+
+    ``year * 12 + month - start month`` is positive for any date, so SQL's integer
+    division (which truncates) is the floor division of ``quarter_index``.
+    """
+    month = ctx.fiscal_year_start_month
+    today = quarter_index(ctx.as_of, month)
+    return (month_number(close_date, dialect) - month) // 3 - today

@@ -1,13 +1,18 @@
 """The findings lifecycle (docs/rules.md, "Findings"), applied set-based in one transaction.
 
-The matches of the evaluated rules are loaded into a temporary table; four
-statements then bring ``finding`` in line with it:
+Rule by rule, one INSERT ... SELECT evaluates the rule's query, builds each
+match's details in SQL, links the match to its live finding (open or waived) and
+compares the two, into a temporary table. Then, each only when it has rows to
+write:
 
-1. live findings (open or waived) of an evaluated rule with no match: resolved;
+1. live findings of the rule with no match: resolved;
 2. live findings whose match differs (details, profile, severity, settings
    hash, or waived-ness): updated in place;
 3. matches without a live finding: a new finding opens;
 4. nothing else is written, so a re-audit with nothing changed changes no row.
+
+Details compare as stored: ``jsonb`` on PostgreSQL (by value), JSON text on
+SQLite (both sides spelled by the same SQL, so the same values are the same text).
 
 Waived means an active waiver (``until >= as_of``) exists for (rule,
 opportunity): it is decided in SQL from the ``waiver`` table, so a waiver's
@@ -17,7 +22,7 @@ expiry turns the finding back to ``open`` at the next audit.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,29 +37,35 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     case,
+    delete,
     exists,
     func,
     insert,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from sfsync.audit.rules import RuleMatch
+from sfsync.audit._context import AuditContext
+from sfsync.audit._zone import drop_zone, load_zone
+from sfsync.audit.rules import get_rule
 from sfsync.warehouse._engine import Warehouse
+from sfsync.warehouse.dialect import json_object
 from sfsync.warehouse.models import Finding, Waiver
 from sfsync.warehouse.types import JsonDocument, UtcDateTime
 
 __all__ = [
     "FINDING",
     "LIVE_STATUSES",
-    "Merged",
-    "ResultLoader",
+    "FindingMerger",
+    "RuleMerge",
     "live_counts",
-    "merge_findings",
     "no_jit",
     "waiver_active",
     "write_transaction",
@@ -64,25 +75,38 @@ FINDING = cast(Table, Finding.__table__)
 WAIVER = cast(Table, Waiver.__table__)
 LIVE_STATUSES = ("open", "waived")
 
+# One rule's matches at a time: the live finding each one is, and its details only
+# where the finding must change (a new one, or different details, profile, severity,
+# settings hash or waived-ness). A match of an unchanged finding is a narrow row.
 _RESULT = Table(
     "sfsync_audit_result_tmp",
     MetaData(),
-    Column("rule", String(64), primary_key=True),
-    Column("opportunity_id", String(18), primary_key=True),
+    Column("opportunity_id", String(18), nullable=False),
     Column("profile", String(32), nullable=False),
-    Column("severity", String(8), nullable=False),
-    Column("settings_hash", String(64), nullable=False),
-    Column("details", JsonDocument(), nullable=False),
-    # The live finding of (rule, opportunity), linked before anything is written.
     Column("finding_id", Integer(), nullable=True),
+    Column("details", JsonDocument(), nullable=True),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
 
+# The matches of a rule whose details are computed in Python (see Rule.details_sql).
+_MATCHES = Table(
+    "sfsync_audit_match_tmp",
+    MetaData(),
+    Column("opportunity_id", String(18), nullable=False),
+    Column("profile", String(32), nullable=False),
+    Column("details", JsonDocument(), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+# Literal, so that SQLite and PostgreSQL see the predicate of the partial index
+# uq_finding_live_rule_opportunity and use it.
+_LIVE = FINDING.c.status.in_([literal_column("'open'"), literal_column("'waived'")])
+
 _BATCH = 5000
 _SQLITE_INSERT = (
-    "INSERT INTO sfsync_audit_result_tmp "
-    "(rule, opportunity_id, profile, severity, settings_hash, details) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sfsync_audit_match_tmp (opportunity_id, profile, details) VALUES (?, ?, ?)"
 )
 
 
@@ -123,72 +147,225 @@ def no_jit(conn: Connection) -> None:
     conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
 
 
-class ResultLoader:
-    """Streams rule matches into the temporary result table, in batches."""
+@dataclass(frozen=True)
+class RuleMerge:
+    """What merging one rule's matches did to ``finding``."""
 
-    def __init__(self, conn: Connection) -> None:
+    new: int
+    resolved: int
+    updated: int
+
+
+class FindingMerger:
+    """Brings the live findings of one rule after another in line with the rule's matches.
+
+    For each rule, one INSERT ... SELECT runs the rule's query, builds each match's
+    details in SQL (:meth:`Rule.details_sql`), links the match to its live finding
+    and compares the two, into the temporary result table; the statements of the
+    module docstring then run only when some finding must change. A rule without
+    SQL details has its matches loaded from Python first (COPY on PostgreSQL).
+    """
+
+    def __init__(self, conn: Connection, ctx: AuditContext, *, run_id: int | None) -> None:
         self.conn = conn
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_RESULT.name}")
-        _RESULT.create(conn)
+        self.ctx = ctx
+        self.run_id = run_id
+        self.dialect = conn.dialect.name
+        self.now = datetime.now(UTC)
+        for table in (_RESULT, _MATCHES):
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
+            table.create(conn)
+        load_zone(conn, ctx)
+        if self.dialect == "postgresql":
+            # The staging joins every match to ``finding``, which may have grown by a
+            # million rows in the previous audit, before autovacuum looked at it: with
+            # stale statistics the planner picks nested sequential scans (measured:
+            # 26 s instead of 0.3 s at 50,000 opportunities). ANALYZE samples: cheap.
+            conn.exec_driver_sql("ANALYZE finding")
 
-    def load(
+    def merge(self, rule_id: str) -> RuleMerge:
+        """Evaluate ``rule_id`` and merge its matches into ``finding``."""
+        ctx, conn = self.ctx, self.conn
+        rule = get_rule(rule_id)
+        query = rule.query(ctx, self.dialect).subquery("matched")
+        fields = rule.details_sql(ctx, query.c, self.dialect)
+        if fields is None:
+            self._load_python_matches(rule_id)
+            opportunity_id: ColumnElement[Any] = _MATCHES.c.opportunity_id
+            profile: ColumnElement[Any] = _MATCHES.c.profile
+            details: ColumnElement[Any] = _MATCHES.c.details
+            source: Any = _MATCHES
+        else:
+            opportunity_id = query.c.id
+            profile = ctx.profile_column(query.c.scope_value)
+            details = json_object(fields, self.dialect)
+            source = query
+        severity = ctx.settings.rule(rule_id).severity
+        status = self._status(rule_id)
+        settings_hash = self._settings_hash(rule_id)
+        f = FINDING
+        differs = or_(
+            f.c.id.is_(None),
+            f.c.details != details,
+            f.c.profile != profile,
+            f.c.severity != severity,
+            f.c.settings_hash != settings_hash(profile),
+            f.c.status != status(opportunity_id),
+        )
+        staged = select(
+            opportunity_id, profile, f.c.id, case((differs, details), else_=null())
+        ).select_from(
+            source.outerjoin(
+                f, and_(f.c.rule == rule_id, f.c.opportunity_id == opportunity_id, _LIVE)
+            )
+        )
+        conn.execute(
+            insert(_RESULT).from_select(
+                ["opportunity_id", "profile", "finding_id", "details"], staged
+            )
+        )
+        if fields is None:
+            conn.execute(delete(_MATCHES))
+        merged = self._apply(rule_id, severity, status, settings_hash)
+        conn.execute(delete(_RESULT))
+        return merged
+
+    def _apply(
         self,
-        matches: Iterable[RuleMatch],
-        *,
+        rule_id: str,
         severity: str,
-        settings_hash: Mapping[str, str],
-    ) -> int:
-        """Load matches of one rule; ``settings_hash`` maps profile -> hash. Returns the count."""
-        count = 0
-        iterator = iter(matches)
-        while batch := list(islice(iterator, _BATCH)):
-            rows = [
-                (m.rule, m.opportunity_id, m.profile, severity, settings_hash[m.profile], m.details)
-                for m in batch
-            ]
-            self._write(rows)
-            count += len(rows)
-        return count
+        status: Callable[[Any], ColumnElement[Any]],
+        settings_hash: Callable[[Any], ColumnElement[Any]],
+    ) -> RuleMerge:
+        conn, f, r = self.conn, FINDING, _RESULT
+        total, linked, changing = conn.execute(
+            select(func.count(), func.count(r.c.finding_id), func.count(r.c.details))
+        ).one()
+        new = total - linked
+        updated = changing - new
+        live = conn.execute(
+            select(func.count()).select_from(f).where(f.c.rule == rule_id, _LIVE)
+        ).scalar_one()
+        if self.dialect == "postgresql" and (changing or live > linked):
+            self.conn.exec_driver_sql(f"ANALYZE {_RESULT.name}")
+        resolved = 0
+        if live > linked:  # some live finding has no match any more
+            if self.dialect == "postgresql":
+                matched: ColumnElement[bool] = exists(
+                    select(r.c.finding_id).where(r.c.finding_id == f.c.id)
+                )
+            else:  # one ephemeral index over the ids, not a scan per finding
+                matched = f.c.id.in_(select(r.c.finding_id).where(r.c.finding_id.is_not(None)))
+            resolved = conn.execute(
+                update(f)
+                .where(f.c.rule == rule_id, _LIVE, ~matched)
+                .values(
+                    status="resolved",
+                    resolved_run_id=self.run_id,
+                    resolved_at=self.now,
+                    resolved_as_of=self.ctx.as_of,
+                )
+            ).rowcount
+        if updated:
+            conn.execute(
+                update(f)
+                .where(f.c.id == r.c.finding_id, r.c.details.is_not(None))
+                .values(
+                    status=status(r.c.opportunity_id),
+                    details=r.c.details,
+                    profile=r.c.profile,
+                    severity=severity,
+                    settings_hash=settings_hash(r.c.profile),
+                    last_seen_run_id=self.run_id,
+                )
+            )
+        if new:
+            run_id = literal(self.run_id, Integer())
+            source = select(
+                literal(rule_id),
+                r.c.opportunity_id,
+                status(r.c.opportunity_id),
+                r.c.profile,
+                literal(severity),
+                r.c.details,
+                settings_hash(r.c.profile),
+                run_id,
+                run_id,
+                literal(self.now, UtcDateTime()),
+                literal(self.ctx.as_of, Date()),
+            ).where(r.c.finding_id.is_(None))
+            conn.execute(
+                insert(f).from_select(
+                    [
+                        "rule",
+                        "opportunity_id",
+                        "status",
+                        "profile",
+                        "severity",
+                        "details",
+                        "settings_hash",
+                        "opened_run_id",
+                        "last_seen_run_id",
+                        "opened_at",
+                        "opened_as_of",
+                    ],
+                    source,
+                )
+            )
+        return RuleMerge(new=new, resolved=int(resolved or 0), updated=updated)
 
-    def _write(self, rows: Sequence[tuple[str, str, str, str, str, dict[str, Any]]]) -> None:
-        if self.conn.dialect.name == "postgresql":
-            # COPY is an order of magnitude faster than INSERT for bulk loads on PostgreSQL.
-            dbapi: Any = self.conn.connection.dbapi_connection
-            columns = "rule, opportunity_id, profile, severity, settings_hash, details"
-            with (
-                dbapi.cursor() as cursor,
-                cursor.copy(f"COPY {_RESULT.name} ({columns}) FROM STDIN") as copy,
-            ):
-                for rule, opp, profile, severity, digest, details in rows:
-                    copy.write_row((rule, opp, profile, severity, digest, json.dumps(details)))
-            return
-        # SQLite: one executemany on the driver, JSON serialized once per row, the
-        # way SQLAlchemy's JSON type would (json.dumps): findings copy this text.
-        dbapi_sqlite: Any = self.conn.connection.dbapi_connection
-        dbapi_sqlite.executemany(
-            _SQLITE_INSERT,
-            [
-                (rule, opp, profile, severity, digest, json.dumps(details))
-                for rule, opp, profile, severity, digest, details in rows
-            ],
+    def _status(self, rule_id: str) -> Callable[[Any], ColumnElement[Any]]:
+        """``waived`` with an active waiver for (rule, opportunity), else ``open``."""
+        as_of = self.ctx.as_of
+        any_waiver = self.conn.execute(
+            select(WAIVER.c.id).where(WAIVER.c.rule == rule_id, WAIVER.c.until >= as_of).limit(1)
+        ).first()
+        if any_waiver is None:
+            return lambda _opportunity_id: literal("open")
+        return lambda opportunity_id: case(
+            (waiver_active(literal(rule_id), opportunity_id, as_of), literal("waived")),
+            else_=literal("open"),
         )
 
-    def finish(self) -> None:
-        """Fresh statistics for the merge's joins (PostgreSQL).
+    def _settings_hash(self, rule_id: str) -> Callable[[Any], ColumnElement[Any]]:
+        """The settings hash of ``rule_id`` for a profile (an expression)."""
+        hashes = {p: self.ctx.settings_hash(rule_id, p) for p in self.ctx.profiles()}
+        first, *others = hashes
+        if not others:
+            return lambda _profile: literal(hashes[first])
+        return lambda profile: case(
+            *[(profile == p, literal(hashes[p])) for p in others], else_=literal(hashes[first])
+        )
 
-        The result table went from empty to possibly a million rows, and
-        ``finding`` may have grown by as much in the previous audit, before
-        autovacuum looked at it: with stale statistics the planner joins them
-        with nested sequential scans (measured: 26 s instead of 0.3 s at
-        50,000 opportunities). ANALYZE samples, so it stays cheap.
-        """
-        if self.conn.dialect.name == "postgresql":
-            self.conn.exec_driver_sql(f"ANALYZE {_RESULT.name}")
-            self.conn.exec_driver_sql("ANALYZE finding")
+    def _load_python_matches(self, rule_id: str) -> None:
+        """Run the rule's query and :meth:`Rule.match` per row, into the matches table."""
+        rule = get_rule(rule_id)
+        result = self.conn.execute(
+            rule.query(self.ctx, self.dialect), execution_options={"yield_per": _BATCH}
+        )
+        matches = (rule.match(self.ctx, row) for row in result)
+        while batch := list(islice(matches, _BATCH)):
+            self._write([(m.opportunity_id, m.profile, json.dumps(m.details)) for m in batch])
 
-    def drop(self) -> None:
-        _RESULT.drop(self.conn)
+    def _write(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        dbapi: Any = self.conn.connection.dbapi_connection
+        if self.dialect == "postgresql":
+            # COPY is an order of magnitude faster than INSERT for bulk loads on PostgreSQL.
+            columns = "opportunity_id, profile, details"
+            with (
+                dbapi.cursor() as cursor,
+                cursor.copy(f"COPY {_MATCHES.name} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        dbapi.executemany(_SQLITE_INSERT, rows)
+
+    def close(self) -> None:
+        for table in (_RESULT, _MATCHES):
+            table.drop(self.conn)
+        drop_zone(self.conn, self.ctx)
 
 
 def waiver_active(rule: Any, opportunity_id: Any, as_of: date) -> ColumnElement[bool]:
@@ -200,113 +377,6 @@ def waiver_active(rule: Any, opportunity_id: Any, as_of: date) -> ColumnElement[
             WAIVER.c.until >= as_of,
         )
     )
-
-
-@dataclass(frozen=True)
-class Merged:
-    new: dict[str, int]
-    resolved: dict[str, int]
-    updated: int
-
-
-def merge_findings(
-    conn: Connection, *, rules: tuple[str, ...], run_id: int | None, as_of: date
-) -> Merged:
-    """Bring the live findings of ``rules`` in line with the loaded matches."""
-    f, r = FINDING, _RESULT
-    now = datetime.now(UTC)
-    live = f.c.status.in_(LIVE_STATUSES)
-    as_of_value = literal(as_of, Date())
-    target_status = case(
-        (waiver_active(r.c.rule, r.c.opportunity_id, as_of), "waived"), else_="open"
-    )
-
-    # Link each match to its live finding first, while ``finding`` is unchanged:
-    # the statements below then never read the table they are writing (an
-    # INSERT ... WHERE NOT EXISTS (SELECT ... FROM finding) re-scans the rows it
-    # has just inserted, quadratic on PostgreSQL when the planner picks a seq scan).
-    conn.execute(
-        update(r)
-        .where(f.c.rule == r.c.rule, f.c.opportunity_id == r.c.opportunity_id, live)
-        .values(finding_id=f.c.id)
-    )
-
-    resolved: dict[str, int] = {}
-    for rule in rules:
-        matched = exists(
-            select(r.c.rule).where(r.c.rule == f.c.rule, r.c.opportunity_id == f.c.opportunity_id)
-        )
-        result = conn.execute(
-            update(f)
-            .where(f.c.rule == rule, live, ~matched)
-            .values(
-                status="resolved",
-                resolved_run_id=run_id,
-                resolved_at=now,
-                resolved_as_of=as_of,
-            )
-        )
-        resolved[rule] = int(result.rowcount or 0)
-
-    changed = conn.execute(
-        update(f)
-        .where(
-            f.c.id == r.c.finding_id,
-            or_(
-                f.c.status != target_status,
-                f.c.details != r.c.details,
-                f.c.profile != r.c.profile,
-                f.c.severity != r.c.severity,
-                f.c.settings_hash != r.c.settings_hash,
-            ),
-        )
-        .values(
-            status=target_status,
-            details=r.c.details,
-            profile=r.c.profile,
-            severity=r.c.severity,
-            settings_hash=r.c.settings_hash,
-            last_seen_run_id=run_id,
-        )
-    )
-
-    new: dict[str, int] = {}
-    for rule in rules:
-        source = select(
-            r.c.rule,
-            r.c.opportunity_id,
-            target_status,
-            r.c.profile,
-            r.c.severity,
-            r.c.details,
-            r.c.settings_hash,
-            literal(run_id, Integer()),
-            literal(run_id, Integer()),
-            literal(now, UtcDateTime()),
-            as_of_value,
-        ).where(r.c.rule == rule, r.c.finding_id.is_(None))
-        result = conn.execute(
-            insert(f).from_select(
-                [
-                    "rule",
-                    "opportunity_id",
-                    "status",
-                    "profile",
-                    "severity",
-                    "details",
-                    "settings_hash",
-                    "opened_run_id",
-                    "last_seen_run_id",
-                    "opened_at",
-                    "opened_as_of",
-                ],
-                source,
-            ),
-            # INSERT ... SELECT reports its row count only when asked to (SQLAlchemy 2).
-            execution_options={"preserve_rowcount": True},
-        )
-        new[rule] = int(result.rowcount or 0)
-    return Merged(new=new, resolved=resolved, updated=int(changed.rowcount or 0))
 
 
 def live_counts(conn: Connection, rules: tuple[str, ...]) -> dict[tuple[str, str, str], int]:

@@ -8,7 +8,10 @@ registered by :func:`register`. It declares, in one place:
   keys), from which the config validates and documents them;
 - the settings that decide it (hashed into every finding);
 - its query (one set-based SELECT over the warehouse) and the typed details of a
-  match (a frozen dataclass: a misspelt key is a type error);
+  match (a frozen dataclass: a misspelt key is a type error), computed from the
+  query's columns in SQL (:meth:`Rule.details_sql`, so an audit stores its findings
+  without a row passing through Python) and in Python (:meth:`Rule.details`, the
+  reference the SQL is tested against, and what a rule without SQL details uses);
 - what its Task says: what is wrong, the values seen, how to fix it.
 
 The config, the audit, the write-back and the report all iterate :func:`all_rules`,
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Row
 
     from sfsync.audit._context import AuditContext, ProfileName
+    from sfsync.warehouse.dialect import JsonField
 
 __all__ = [
     "Explanation",
@@ -121,6 +125,12 @@ class Rule(ABC, Generic[S, D]):
     @abstractmethod
     def details(self, ctx: AuditContext, row: Row[Any]) -> D:
         """The typed details of one flagged row."""
+
+    def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField] | None:
+        """The details :meth:`match` stores, as SQL over the query's columns (``row``: the
+        query as a subquery's ``.c``), key for key in the details class's order; None (the
+        default): the audit runs :meth:`details` on every row instead."""
+        return None
 
     def match(self, ctx: AuditContext, row: Row[Any]) -> RuleMatch:
         details = self.details(ctx, row)

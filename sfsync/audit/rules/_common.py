@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, false, literal, or_
+from sqlalchemy import Float, and_, case, false, literal, or_, true
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import quarter_offset, shift_days, start_of_local_day
 from sfsync.audit._context import OPP, AuditContext, ProfileName
 from sfsync.audit._expressions import converted_amount, has_instrument
+from sfsync.audit._expressions import quarter_offset as quarter_offset_sql
+from sfsync.warehouse.dialect import JsonField, iso_date
 from sfsync.warehouse.types import UtcDateTime
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "iso",
     "value_columns",
     "value_details",
+    "value_details_sql",
     "value_filter_inputs",
 ]
 
@@ -104,6 +107,36 @@ def value_details(ctx: AuditContext, row: Row[Any]) -> dict[str, Any]:
         "has_instrument": bool(row.has_instrument),
         "sales_opportunity": True if profile == "europe" else None,
     }
+
+
+def value_details_sql(ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+    """:func:`value_details` in SQL, over the :func:`value_columns` of a rule's query."""
+    threshold = float(ctx.settings.amount_threshold)
+    converted = row.converted_amount
+    fields = [
+        JsonField("stage", row.stage_name),
+        JsonField("close_date", iso_date(row.close_date, dialect)),
+        JsonField("k", quarter_offset_sql(ctx, row.close_date, dialect), "integer"),
+        JsonField("amount", row.amount, "float"),
+        JsonField("currency", row.currency_iso_code),
+        JsonField("converted_amount", converted, "float"),
+        JsonField("amount_threshold", threshold),
+        JsonField(
+            "big",
+            and_(converted.is_not(None), converted > literal(threshold, Float(precision=53))),
+            "boolean",
+        ),
+        JsonField("has_instrument", row.has_instrument, "boolean"),
+    ]
+    profiles = ctx.profiles()
+    if profiles == ("europe",):
+        fields.append(JsonField("sales_opportunity", True))
+    elif "europe" in profiles:
+        europe = ctx.profile_column(row.scope_value) == "europe"
+        fields.append(
+            JsonField("sales_opportunity", case((europe, true())), "boolean", omit_if_null=True)
+        )
+    return fields
 
 
 def value_filter_inputs(ctx: AuditContext, profile: ProfileName) -> dict[str, Any]:

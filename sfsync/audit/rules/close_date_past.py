@@ -38,9 +38,11 @@ from sfsync.audit.rules._common import (
     from_opportunity,
     value_columns,
     value_details,
+    value_details_sql,
     value_filter_inputs,
 )
 from sfsync.audit.rules._text import amount_lines, quarter
+from sfsync.warehouse.dialect import JsonField
 
 
 class CloseDatePastSettings(RuleSettings):
@@ -86,6 +88,9 @@ class CloseDatePast(Rule[CloseDatePastSettings, CloseDatePastDetails]):
 
     def details(self, ctx: AuditContext, row: Row[Any]) -> CloseDatePastDetails:
         return CloseDatePastDetails(**value_details(ctx, row), today=ctx.as_of.isoformat())
+
+    def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+        return [*value_details_sql(ctx, row, dialect), JsonField("today", ctx.as_of.isoformat())]
 
     def explain(self, details: CloseDatePastDetails) -> Explanation:
         d = details

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Select
+from sqlalchemy import Select, case, func, not_
 from sqlalchemy.engine import Row
 
 from sfsync.audit._context import AuditContext, ProfileName
 from sfsync.audit._slipping import slip_select, slip_values
+from sfsync.audit._zone import local_date
 from sfsync.audit.rules._base import Explanation, Rule, RuleSettings, TaskDefaults, register
 from sfsync.audit.rules._common import iso
+from sfsync.warehouse.dialect import JsonField, days_from, iso_date
 
 
 class CloseDateSlippingSettings(RuleSettings):
@@ -64,6 +66,35 @@ class CloseDateSlipping(Rule[CloseDateSlippingSettings, CloseDateSlippingDetails
             days_since_stage_change=values.days_since_stage_change,
             days_open=values.days_open,
         )
+
+    def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+        # slip_values in SQL, for the open opportunities this rule's query returns
+        # (days open run to today).
+        created = local_date(ctx, row.created_date, dialect)
+        changed = case(
+            (
+                row.has_history,
+                func.coalesce(local_date(ctx, row.stage_changed_at, dialect), created),
+            ),
+            else_=func.coalesce(row.stage_changed_on, created),
+        )
+        return [
+            JsonField("stage", row.stage_name),
+            JsonField("close_date", iso_date(row.close_date, dialect)),
+            JsonField("month_extensions", func.coalesce(row.month_extensions, 0), "integer"),
+            JsonField("min_extensions", self.settings(ctx.settings).min_extensions),
+            JsonField("lower_bound", not_(row.has_history), "boolean"),
+            JsonField(
+                "close_date_source",
+                case(
+                    (row.has_history, "history"),
+                    (row.has_snapshots, "snapshots"),
+                    else_="none",
+                ),
+            ),
+            JsonField("days_since_stage_change", days_from(changed, ctx.as_of, dialect), "integer"),
+            JsonField("days_open", days_from(created, ctx.as_of, dialect), "integer"),
+        ]
 
     def explain(self, details: CloseDateSlippingDetails) -> Explanation:
         d = details

@@ -18,6 +18,7 @@ from sfsync.audit._expressions import blank, has_instrument, live_open_opportuni
 from sfsync.audit.rules._base import Explanation, Rule, RuleSettings, register
 from sfsync.audit.rules._text import yes_no
 from sfsync.config import AuditSettings
+from sfsync.warehouse.dialect import JsonField
 
 
 class MissingRevRecTermsSettings(RuleSettings):
@@ -75,6 +76,15 @@ class MissingRevRecTerms(Rule[MissingRevRecTermsSettings, MissingRevRecTermsDeta
             field=ctx.settings.fields.rev_rec_terms,
             rev_rec_terms=row.rev_rec_terms,
         )
+
+    def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+        return [
+            JsonField("stage", row.stage_name),
+            JsonField("min_stage", self.settings(ctx.settings).min_stage),
+            JsonField("has_instrument", True),
+            JsonField("field", ctx.settings.fields.rev_rec_terms),
+            JsonField("rev_rec_terms", row.rev_rec_terms),
+        ]
 
     def explain(self, details: MissingRevRecTermsDetails) -> Explanation:
         d = details

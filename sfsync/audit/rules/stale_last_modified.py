@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import Select, and_, case, null, or_, select
+from sqlalchemy import Select, and_, case, false, func, literal, null, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,9 +23,11 @@ from sfsync.audit._expressions import (
     instrument_opportunities,
     last_human_modified,
     live_open_opportunity,
+    quarter_offset,
     sales_opportunity,
     stage_at_least,
 )
+from sfsync.audit._zone import local_date
 from sfsync.audit.rules._base import Explanation, Profile, Rule, RuleSettings, register
 from sfsync.audit.rules._common import (
     ValueDetails,
@@ -35,9 +37,11 @@ from sfsync.audit.rules._common import (
     iso,
     value_columns,
     value_details,
+    value_details_sql,
     value_filter_inputs,
 )
 from sfsync.audit.rules._text import amount_lines, quarter
+from sfsync.warehouse.dialect import JsonField, days_from, iso_instant
 
 _DEFAULT_THRESHOLDS: dict[Profile, list[int]] = {
     "global": [14, 30, 45, 45],
@@ -154,6 +158,44 @@ class StaleLastModified(Rule[StaleLastModifiedSettings, StaleLastModifiedDetails
             last_human_modified_by_id=row.last_human_modified_by_id,
             last_human_assumed=bool(row.last_human_assumed) or row.last_human_modified_date is None,
         )
+
+    def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+        stale = self.settings(ctx.settings)
+        k = quarter_offset(ctx, row.close_date, dialect)
+
+        def threshold(profile: ProfileName) -> Any:
+            days = stale.thresholds[profile]
+            whens = [(k <= 0, literal(days[0]))]
+            whens += [(k == index, literal(value)) for index, value in enumerate(days) if index]
+            beyond = literal(days[-1]) if stale.beyond_last_bucket == "use_last" else null()
+            return case(*whens, else_=beyond)
+
+        profiles = ctx.profiles()
+        if len(profiles) == 1:
+            threshold_days = threshold(profiles[0])
+        else:
+            profile = ctx.profile_column(row.scope_value)
+            threshold_days = case(
+                *[(profile == p, threshold(p)) for p in profiles[1:]],
+                else_=threshold(profiles[0]),
+            )
+        assumed = or_(
+            func.coalesce(row.last_human_assumed, false()),
+            row.last_human_modified_date.is_(None),
+        )
+        return [
+            *value_details_sql(ctx, row, dialect),
+            JsonField("min_stage", stale.min_stage),
+            JsonField("threshold_days", threshold_days, "integer"),
+            JsonField(
+                "days_since_last_human_modification",
+                days_from(local_date(ctx, row.modified, dialect), ctx.as_of, dialect),
+                "integer",
+            ),
+            JsonField("last_human_modified_date", iso_instant(row.modified, dialect)),
+            JsonField("last_human_modified_by_id", row.last_human_modified_by_id),
+            JsonField("last_human_assumed", assumed, "boolean"),
+        ]
 
     def explain(self, details: StaleLastModifiedDetails) -> Explanation:
         d = details

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from sfsync.audit._calendar import (
     stale_buckets,
     stale_threshold,
     start_of_local_day,
+    utc_offsets,
 )
 from tests.unit.audit.reference import quarter_offset as reference_quarter_offset
 
@@ -120,3 +122,25 @@ def test_stale_threshold(k: int, use_last: int, ignore: int | None) -> None:
     europe = [14, 30, 45, 180]
     assert stale_threshold(europe, "use_last", k) == use_last
     assert stale_threshold(europe, "ignore", k) == ignore
+
+
+_ZONES = ("UTC", "Europe/Berlin", "America/Santiago", "Pacific/Chatham", "Africa/Freetown")
+
+
+@pytest.mark.parametrize("zone", _ZONES)
+@given(
+    at=st.datetimes(datetime(1850, 1, 1), datetime(2150, 1, 1), timezones=st.just(UTC)),
+    near=st.booleans(),
+    seconds=st.integers(-90_000, 90_000),
+)
+def test_the_utc_offsets_give_every_instants_local_date(
+    zone: str, at: datetime, near: bool, seconds: int
+) -> None:
+    """The date of an instant plus the offset in force at it is its local date: how SQL,
+    which knows no time zones, finds local dates (also a few seconds around each change)."""
+    offsets = utc_offsets(zone)
+    starts = [start for start, _ in offsets]
+    if near and len(offsets) > 1:
+        at = offsets[1 + seconds % (len(offsets) - 1)][0] + timedelta(seconds=seconds)
+    offset = offsets[bisect.bisect_right(starts, at) - 1][1]
+    assert (at + timedelta(seconds=offset)).date() == local_date(at, ZoneInfo(zone))
