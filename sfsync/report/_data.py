@@ -12,13 +12,15 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, and_, false, func, select
+from sqlalchemy import Connection, NullPool, QueuePool, Table, and_, false, func, select
 from sqlalchemy.sql.expression import alias
 
 from sfsync import __version__
@@ -311,27 +313,36 @@ def build_report(
     limits = limits or ReportLimits()
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     day = as_of or generated_at.astimezone(ZoneInfo(settings.audit.timezone)).date()
-    with warehouse.engine.connect() as conn:
-        org = _org_info(conn, settings, warehouse.dialect)
-        scan = _scan_runs(conn, limits)
-        status_counts = _finding_counts(conn)
-        owners, owners_total = _owners(conn, limits.owners)
-        totals_base = _opportunity_totals(conn)
-        with_findings = conn.execute(
-            select(func.count(func.distinct(_FINDING.c.opportunity_id))).where(
-                _FINDING.c.status == "open"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sfsync-report") as pool:
+        with warehouse.engine.connect() as conn:
+            # The audit's context refuses a warehouse nothing was synced into; its metrics would
+            # be empty anyway, and the report of an empty warehouse still renders.
+            synced = conn.execute(select(_OPP.c.id).limit(1)).first() is not None
+            due_ids = _due_this_month_ids(conn, _month_start(day))
+            # The slip metrics are most of the work (one pass over every open opportunity and
+            # its history): on a connection of their own, in a second thread, the database
+            # computes them while this one runs the other queries (SQLite and psycopg let go
+            # of the GIL while the database works).
+            slip_pass = partial(
+                _slip_summary, warehouse, settings, day, due_ids, limits, synced=synced
             )
-        ).scalar_one()
-        due_ids = _due_this_month_ids(conn, _month_start(day))
-        reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
-        links = record_links(settings)
-        currency = currency_rates(conn, settings.audit, org_currency=org.default_currency)
-        deals, pipeline = flagged_deals(conn, currency, links, limits.rule_rows)
-        # The audit's context refuses a warehouse nothing was synced into; its metrics would
-        # be empty anyway, and the report of an empty warehouse still renders.
-        synced = conn.execute(select(_OPP.c.id).limit(1)).first() is not None
+            slip_later = pool.submit(slip_pass) if _connection_per_thread(warehouse) else None
+            org = _org_info(conn, settings, warehouse.dialect)
+            scan = _scan_runs(conn, limits)
+            status_counts = _finding_counts(conn)
+            owners, owners_total = _owners(conn, limits.owners)
+            totals_base = _opportunity_totals(conn)
+            with_findings = conn.execute(
+                select(func.count(func.distinct(_FINDING.c.opportunity_id))).where(
+                    _FINDING.c.status == "open"
+                )
+            ).scalar_one()
+            reassignments, reassignments_total = _reassignments(conn, limits.reassignments)
+            links = record_links(settings)
+            currency = currency_rates(conn, settings.audit, org_currency=org.default_currency)
+            deals, pipeline = flagged_deals(conn, currency, links, limits.rule_rows)
+        slip = slip_pass() if slip_later is None else slip_later.result()
     owners = tuple(replace(o, at_risk=pipeline.by_owner.get(o.owner_id, o.at_risk)) for o in owners)
-    slip = _slip_summary(warehouse, settings, day, due_ids, limits, synced=synced)
     rules = _rule_summaries(settings, status_counts, scan.last_rule_counts)
     totals = Totals(
         opportunities=totals_base,
@@ -365,6 +376,16 @@ def build_report(
         pipeline=pipeline,
         links=links,
     )
+
+
+def _connection_per_thread(warehouse: Warehouse) -> bool:
+    """Whether another thread gets a connection of its own to the same database.
+
+    A file or a server: yes (a queue of connections, or one per checkout). An
+    in-memory SQLite database lives in one connection, which its pool keeps per
+    thread (another thread would get another, empty, database) or shares.
+    """
+    return isinstance(warehouse.engine.pool, QueuePool | NullPool)
 
 
 def _month_start(day: date) -> date:
@@ -809,6 +830,10 @@ class _TopN:
         if self.n <= 0:
             return
         self._seq += 1
+        # Most opportunities were never extended: once the heap is full, one integer
+        # comparison turns them away without building their rank (the first key).
+        if len(self._heap) == self.n and metrics.month_extensions < self._heap[0][0][0]:
+            return
         item = (_rank(metrics), -self._seq, metrics)
         if len(self._heap) < self.n:
             heapq.heappush(self._heap, item)

@@ -315,6 +315,21 @@ def test_an_empty_warehouse_renders(db_url: str) -> None:
     assert "holds no opportunities yet" in "".join(checker.text)
 
 
+def test_an_in_memory_warehouse_gets_the_same_report_as_a_file(sqlite_url: str) -> None:
+    """SQLite in memory is one connection, so the slip metrics are read after the other
+    figures rather than beside them, in a second thread: the report is the same."""
+    reports = []
+    for url in (sqlite_url, "sqlite://"):
+        warehouse = new_warehouse(url)
+        try:
+            fill_small_warehouse(warehouse)
+            reports.append(build_report(warehouse, _settings(url), as_of=AS_OF, now=NOW))
+        finally:
+            warehouse.dispose()
+    from_file, in_memory = reports
+    assert in_memory == from_file
+
+
 # --------------------------------------------------------------------------- the page
 
 
