@@ -1,17 +1,24 @@
-"""Sync benchmark (issue 5): throughput, API calls vs the minimum, ingest vs bare inserts, memory.
+"""Sync benchmark (issues 5, 17): throughput, API calls vs the minimum, ingest and CPU per
+row vs bare inserts, memory.
 
-    python tests/bench/bench_sync.py [--sizes 50000,200000] [--mode rest|bulk|auto] [--keep DIR]
+    python tests/bench/bench_sync.py [--sizes 50000,200000] [--mode rest|bulk|auto]
+                                     [--dialect sqlite|postgresql] [--keep DIR]
 
 For each size: generate an org (cached), serve it from a separate process (so the
 sync's own memory is what is measured), run one full ``sfsync sync`` into a fresh
-SQLite warehouse in a child process, then insert the very same rows with a bare
-DB-API ``executemany`` into a fresh copy of the schema, and print:
+warehouse (SQLite, or a fresh PostgreSQL database: ``SFSYNC_TEST_POSTGRES_URL`` or a
+throwaway cluster from ``tests/_postgres.py``) in a child process, then write the very
+same rows as CSV text and, timed, parse that CSV and insert it with a bare DB-API
+``executemany`` into a fresh copy of the schema on the same database, and print:
 
 - rows/s of the sync (all objects, wall clock, HTTPS + JSON/CSV + conversion + upsert);
 - API calls used vs the minimum: ceil(rows / 2000) per REST object, and
   job create + one poll + ceil(rows / page) locator pages per Bulk object;
-- the bare executemany rate and the ratio sync / bare (target >= 0.5);
-- the sync process's peak RSS per size (target: about equal across sizes).
+- the bare parse + executemany rate and the ratio sync / bare (target >= 0.5);
+- CPU microseconds per row: the sync process's own (user + system, ``getrusage`` in
+  the child: start-up, TLS, parsing, conversion, upsert) and the bare baseline's
+  (``process_time``), and their ratio (issue 17's target: <= 2);
+- the sync process's peak RSS per size (target: about equal across sizes, < 400 MB).
 
 Every figure is measured in the same run, on the same machine.
 """
@@ -19,6 +26,8 @@ Every figure is measured in the same run, on the same machine.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import os
@@ -27,14 +36,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
 from sfsync.config import load_settings
 from sfsync.warehouse import open_warehouse, upgrade
 from sfsync.extract import run_sync
@@ -56,8 +69,22 @@ print(json.dumps({
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child would
     # report the benchmark parent's own peak (it loads whole tables for the baseline).
     "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024,
+    "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
 }))
 """
+
+TABLES = [
+    "organization",
+    "user",
+    "record_type",
+    "opportunity_stage",
+    "currency_type",
+    "product2",
+    "opportunity",
+    "opportunity_line_item",
+    "opportunity_history",
+    "task",
+]
 
 
 def generate(size: int, cache: Path) -> Path:
@@ -127,12 +154,39 @@ def minimum_calls(objects: dict[str, Any], page: int) -> int:
     return total
 
 
-def bare_insert_rate(warehouse: Path, scratch: Path) -> tuple[int, float]:
-    """Copy every object table's rows into an empty copy of the schema with executemany."""
+@dataclass
+class Bare:
+    rows: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+
+
+def _as_csv(rows: list[Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:  # JSON columns (``raw``) come back from psycopg as objects
+        writer.writerow([json.dumps(v) if isinstance(v, dict | list) else v for v in row])
+    return out.getvalue()
+
+
+def _parse_and_insert(bare: Bare, text: str, insert: Any, commit: Any) -> None:
+    """The baseline's timed part: parse CSV, insert 2,000 rows a transaction (as the sync)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    reader = csv.reader(io.StringIO(text))
+    while batch := [[v if v != "" else None for v in row] for row in islice(reader, 2000)]:
+        insert(batch)
+        commit()
+        bare.rows += len(batch)
+    bare.seconds += time.perf_counter() - started
+    bare.cpu_s += time.process_time() - cpu
+
+
+def bare_sqlite(warehouse: Path, scratch: Path) -> Bare:
+    """Parse every object table's rows as CSV and insert them with executemany into an
+    empty copy of the schema (tables and indexes, the engine's pragmas)."""
     src = sqlite3.connect(warehouse)
     dst_path = scratch / "bare.db"
     dst_path.unlink(missing_ok=True)
-    # Tables *and* their indexes: the same database the sync writes into.
     schema = [
         r[0]
         for r in src.execute(
@@ -148,43 +202,73 @@ def bare_insert_rate(warehouse: Path, scratch: Path) -> tuple[int, float]:
     for statement in schema:
         dst.execute(statement)
     dst.commit()
-    tables = [
-        "organization",
-        "user",
-        "record_type",
-        "opportunity_stage",
-        "currency_type",
-        "product2",
-        "opportunity",
-        "opportunity_line_item",
-        "opportunity_history",
-        "task",
-    ]
-    rows_total, seconds = 0, 0.0
-    for table in tables:
+    bare = Bare()
+    for table in TABLES:
         rows = src.execute(f'SELECT * FROM "{table}"').fetchall()
         if not rows:
             continue
         marks = ",".join("?" * len(rows[0]))
         sql = f'INSERT INTO "{table}" VALUES ({marks})'
-        started = time.perf_counter()
-        for start in range(0, len(rows), 2000):  # the sync commits a page at a time too
-            dst.executemany(sql, rows[start : start + 2000])
-            dst.commit()
-        seconds += time.perf_counter() - started
-        rows_total += len(rows)
-    return rows_total, seconds
+        text = _as_csv(rows)
+        del rows
+        _parse_and_insert(
+            bare, text, lambda batch, sql=sql: dst.executemany(sql, batch), dst.commit
+        )
+    return bare
 
 
-def bench(size: int, mode: str, cache: Path, keep: Path | None) -> dict[str, Any]:
+def bare_postgresql(warehouse_url: str, server: str) -> Bare:
+    """The same on PostgreSQL: a fresh database with sfsync's schema, psycopg's executemany."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests._postgres import create_database
+
+    def dsn(url: str) -> str:
+        return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    target = create_database(server)
+    from sfsync.config import DatabaseSettings
+    from sfsync.warehouse import open_warehouse, upgrade
+
+    empty = open_warehouse(DatabaseSettings(url=target), require_head=False, create=True)
+    with empty.engine.begin() as conn:
+        upgrade(conn)
+    empty.dispose()
+    bare = Bare()
+    with psycopg.connect(dsn(warehouse_url)) as src, psycopg.connect(dsn(target)) as dst:
+        for table in TABLES:
+            rows = src.execute(f'SELECT * FROM "{table}"').fetchall()
+            if not rows:
+                continue
+            marks = ",".join(["%s"] * len(rows[0]))
+            sql = f'INSERT INTO "{table}" VALUES ({marks})'
+            text = _as_csv(rows)
+            del rows
+            with dst.cursor() as cursor:
+                _parse_and_insert(
+                    bare, text, lambda batch, sql=sql: cursor.executemany(sql, batch), dst.commit
+                )
+    return bare
+
+
+def bench(
+    size: int, mode: str, cache: Path, keep: Path | None, pg_server: str | None
+) -> dict[str, Any]:
     data = generate(size, cache)
     work = Path(tempfile.mkdtemp(prefix=f"sfsync-bench-{size}-", dir=keep))
+    if pg_server is None:
+        url = f"sqlite:///{work / 'warehouse.db'}"
+    else:
+        from tests._postgres import create_database
+
+        url = create_database(pg_server)
     server, config = serve(data, work)
     try:
         import yaml
 
         document = yaml.safe_load(config.read_text())
-        document["database"] = {"url": f"sqlite:///{work / 'warehouse.db'}"}
+        document["database"] = {"url": url}
         threshold = {"rest": 10**9, "bulk": 1000, "auto": 50_000}[mode]
         document["sync"] = {
             "bulk_threshold": threshold,
@@ -205,7 +289,11 @@ def bench(size: int, mode: str, cache: Path, keep: Path | None) -> dict[str, Any
         server.terminate()
         server.wait()
     rows = sum(r["rows"] for r in result["objects"].values())
-    bare_rows, bare_seconds = bare_insert_rate(work / "warehouse.db", work)
+    print(f"  sync: {rows:,} rows in {result['seconds']:.1f}s; the baseline...", flush=True)
+    if pg_server is None:
+        bare = bare_sqlite(work / "warehouse.db", work)
+    else:
+        bare = bare_postgresql(url, pg_server)
     result.update(
         size=size,
         rows=rows,
@@ -213,8 +301,10 @@ def bench(size: int, mode: str, cache: Path, keep: Path | None) -> dict[str, Any
         minimum_calls=minimum_calls(
             result["objects"], int(document["sync"].get("bulk_page_size", 20_000))
         ),
-        bare_rows=bare_rows,
-        bare_rows_per_s=bare_rows / bare_seconds,
+        bare_rows=bare.rows,
+        bare_rows_per_s=bare.rows / bare.seconds,
+        cpu_us_per_row=result["cpu_s"] / rows * 1e6,
+        bare_cpu_us_per_row=bare.cpu_s / bare.rows * 1e6,
     )
     return result
 
@@ -225,21 +315,36 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50000,200000")
     parser.add_argument("--mode", choices=["rest", "bulk", "auto"], default="auto")
+    parser.add_argument("--dialect", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sfsync-bench")
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep warehouses under this directory"
     )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    results = [bench(int(s), args.mode, args.cache, args.keep) for s in args.sizes.split(",")]
-    print(f"\nsync benchmark ({args.mode} mode), {os.cpu_count()} cores")
-    header = f"{'opps':>8} {'rows':>9} {'sec':>7} {'rows/s':>8} {'calls':>6} {'min':>6} {'calls/min':>9} {'bare rows/s':>11} {'sync/bare':>9} {'peak MB':>8}"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with ExitStack() as stack:
+        pg_server = None
+        if args.dialect == "postgresql":
+            from tests._postgres import postgres_server
+
+            pg_server = stack.enter_context(postgres_server())
+        results = [bench(size, args.mode, args.cache, args.keep, pg_server) for size in sizes]
+    print(f"\nsync benchmark ({args.mode} mode, {args.dialect}), {os.cpu_count()} cores")
+    header = (
+        f"{'opps':>9} {'rows':>10} {'sec':>7} {'rows/s':>8} {'calls':>6} {'min':>6} "
+        f"{'calls/min':>9} {'bare rows/s':>11} {'sync/bare':>9} {'cpu us/row':>10} "
+        f"{'bare us/row':>11} {'cpu ratio':>9} {'peak MB':>8}"
+    )
     print(header)
     for r in results:
         print(
-            f"{r['size']:>8,} {r['rows']:>9,} {r['seconds']:>7.1f} {r['rows_per_s']:>8,.0f} "
-            f"{r['api_calls']:>6} {r['minimum_calls']:>6} {r['api_calls'] / r['minimum_calls']:>9.3f} "
-            f"{r['bare_rows_per_s']:>11,.0f} {r['rows_per_s'] / r['bare_rows_per_s']:>9.3f} {r['peak_rss_mb']:>8.0f}"
+            f"{r['size']:>9,} {r['rows']:>10,} {r['seconds']:>7.1f} {r['rows_per_s']:>8,.0f} "
+            f"{r['api_calls']:>6} {r['minimum_calls']:>6} "
+            f"{r['api_calls'] / r['minimum_calls']:>9.3f} {r['bare_rows_per_s']:>11,.0f} "
+            f"{r['rows_per_s'] / r['bare_rows_per_s']:>9.3f} {r['cpu_us_per_row']:>10.1f} "
+            f"{r['bare_cpu_us_per_row']:>11.1f} "
+            f"{r['cpu_us_per_row'] / r['bare_cpu_us_per_row']:>9.2f} {r['peak_rss_mb']:>8.0f}"
         )
     for r in results:
         modes = ", ".join(
