@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from sfsync.errors import SchemaError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (its script directory, migration context and operations: ~0.1 s to import,
+# more to read every revision file) is imported by the functions that need it. The
+# check every warehouse command makes, require_head_revision, does without it when
+# the database is at HEAD_REVISION.
+
 __all__ = [
+    "HEAD_REVISION",
     "alembic_config",
     "current_revision",
     "head_revision",
@@ -21,6 +27,11 @@ __all__ = [
     "unrecorded_schema",
     "upgrade",
 ]
+
+# The newest revision in migrations/versions: the one head_revision() reads from the
+# script directory. A new migration changes both (tests/unit/test_startup.py checks
+# that they agree).
+HEAD_REVISION = "0001"
 
 
 def migrations_dir() -> Path:
@@ -35,6 +46,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
@@ -43,6 +56,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships revisions
         raise SchemaError("sfsync's migrations have no head revision")
@@ -50,10 +65,14 @@ def head_revision() -> str:
 
 
 def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
 def _known(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     try:
         return script.get_revision(revision) is not None
@@ -89,8 +108,24 @@ def unrecorded_schema(conn: Connection) -> SchemaError | None:
     )
 
 
+def _at_head(conn: Connection) -> bool:
+    """Whether the version table holds exactly one row, :data:`HEAD_REVISION`.
+
+    What Alembic's migration context reads, without Alembic: the table's presence
+    checked first (a failed SELECT would abort a PostgreSQL transaction), then its
+    rows. Any other answer (no table, no row, several, another revision) is left to
+    :func:`require_head_revision`'s full check.
+    """
+    if not inspect(conn).has_table("alembic_version"):
+        return False
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows == [HEAD_REVISION]
+
+
 def require_head_revision(conn: Connection) -> None:
     """Raise :class:`SchemaError` unless the database is at this sfsync's head."""
+    if _at_head(conn):
+        return
     current = current_revision(conn)
     head = head_revision()
     if current == head:
@@ -131,5 +166,7 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
             f"(its newest is {head_revision()!r}): it was upgraded by a newer sfsync. "
             "Nothing was written"
         )
+    from alembic import command
+
     command.upgrade(alembic_config(conn), "head")
     return before, head_revision()
