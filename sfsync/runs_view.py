@@ -7,7 +7,7 @@ from typing import Any
 from sfsync.formats import rfc3339
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import RunCounts
-from sfsync.warehouse.runs import recent_runs
+from sfsync.warehouse.recent import recent_runs
 
 __all__ = ["run_rows"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -18,7 +18,6 @@ from sqlalchemy.exc import (
     OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from sfsync.config import DatabaseSettings
 from sfsync.errors import (
@@ -29,6 +28,10 @@ from sfsync.errors import (
     SfsyncError,
 )
 from sfsync.logging import redact_text
+
+if TYPE_CHECKING:
+    # The ORM is imported by the first session (`sfsync runs` reads with Core alone).
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Warehouse", "create_warehouse_engine", "database_failure", "open_warehouse"]
 
@@ -41,7 +44,7 @@ class Warehouse:
     settings: DatabaseSettings
 
     def __post_init__(self) -> None:
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions: sessionmaker[Session] | None = None
 
     @property
     def dialect(self) -> str:
@@ -50,6 +53,10 @@ class Warehouse:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
+        if self._sessions is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         with self._sessions() as session, session.begin():
             yield session
 

@@ -30,7 +30,6 @@ __all__ = [
     "finish_run",
     "latest_run",
     "mark_interrupted_runs",
-    "recent_runs",
     "record_counts",
     "recorded_run",
     "recording",
@@ -234,8 +233,3 @@ def latest_run(warehouse: Warehouse, *kinds: str, exclude: int | None = None) ->
         if exclude is not None:
             query = query.where(Run.id != exclude)
         return session.scalars(query).first()
-
-
-def recent_runs(warehouse: Warehouse, limit: int = 20) -> list[Run]:
-    with warehouse.session() as session:
-        return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))

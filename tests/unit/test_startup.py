@@ -1,7 +1,8 @@
 """Start-up (issue 17): what ``sfsync runs`` imports, and the shortcuts that spare the rest.
 
 Each shortcut is checked against the long way it replaces: the head revision
-against Alembic's script directory. How long start-up takes is a figure for
+against Alembic's script directory, the Core read of the ``run`` table against
+the ORM model. How long start-up takes is a figure for
 tests/bench/bench_startup.py, never asserted here.
 """
 
@@ -11,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ import pytest
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 
-# What `sfsync runs` never needs: Alembic (and its Mako), Salesforce and the work a
-# run does.
+# What `sfsync runs` never needs: Alembic (and its Mako), the ORM recording of runs,
+# Salesforce and the work a run does.
 RUNS_NEVER = (
     "alembic",
     "mako",
+    "sfsync.warehouse.runs",
     "sfsync.warehouse.lock",
     "sfsync.context",
     "sfsync.salesforce",
@@ -83,12 +85,12 @@ def imported(modules: set[str], packages: tuple[str, ...]) -> list[str]:
     )
 
 
-def warehouse_at_head(tmp_path: Path) -> str:
-    """A SQLite warehouse at this sfsync's head revision with three recorded runs."""
+def warehouse_at_head(tmp_path: Path, url: str | None = None) -> str:
+    """A warehouse (SQLite unless ``url``) at this sfsync's head with three recorded runs."""
     from sfsync.warehouse.counts import AuditCounts, RuleTally, SyncCounts
     from sfsync.warehouse.runs import finish_run, record_counts, start_run
 
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    url = url or f"sqlite:///{tmp_path / 'warehouse.db'}"
     warehouse = open_warehouse(DatabaseSettings(url=url), require_head=False, create=True)
     try:
         with warehouse.engine.begin() as conn:
@@ -172,3 +174,38 @@ def test_runs_refuses_a_warehouse_not_at_head_as_before(
     assert code == 2
     assert stdout == ""
     assert stderr.startswith(f"error: {message}")
+
+
+# --------------------------------------------------------------------------- the run rows
+
+
+def test_the_core_run_table_is_the_models(tmp_path: Path) -> None:
+    """sfsync.warehouse.recent reads what the ORM model maps: same columns, same types."""
+    from sfsync.warehouse.models import Run
+    from sfsync.warehouse.recent import RUN
+
+    mapped = {c.name: type(c.type) for c in Run.__table__.columns}
+    assert {c.name: type(c.type) for c in RUN.columns} == mapped
+
+
+def test_recent_runs_read_as_the_orm_reads_them(tmp_path: Path, db_url: str) -> None:
+    from sqlalchemy import select
+
+    from sfsync.warehouse.models import Run
+    from sfsync.warehouse.recent import RUN, recent_runs
+
+    warehouse = open_warehouse(DatabaseSettings(url=warehouse_at_head(tmp_path, db_url)))
+    try:
+        with warehouse.session() as session:
+            expected = list(session.scalars(select(Run).order_by(Run.id.desc()).limit(2)))
+        rows = recent_runs(warehouse, 2)
+        assert [r.id for r in rows] == [3, 2]
+        for row, run in zip(rows, expected, strict=True):
+            for name in RUN.columns.keys():  # noqa: SIM118 - a ColumnCollection
+                assert getattr(row, name) == getattr(run, name), name
+        assert rows[1].as_of == date(2025, 3, 14)
+        assert rows[1].started_at.tzinfo == UTC
+        assert rows[1].started_at <= datetime.now(UTC)
+        assert rows[1].counts["audit"]["rules"]["close_date_past"]["open"] == 3
+    finally:
+        warehouse.dispose()
