@@ -8,11 +8,12 @@ keys wherever they appear: a second line of defence behind never logging them.
 
 from __future__ import annotations
 
+import functools
 import logging as stdlib_logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 # structlog (and the rich and asyncio it imports) is imported where it is used, not
 # here: `sfsync --version` and `--help` import this module for redact_text and never
-# log, so they do not pay for it.
+# log, so they do not pay for it. configure_logging, too, leaves structlog's set-up
+# for the first event when structlog is not imported yet: `sfsync runs` never logs
+# unless something goes wrong.
 
 __all__ = [
     "LogFormat",
@@ -123,16 +126,18 @@ class _StdlibHandler(stdlib_logging.Handler):
     """The root handler: stdlib records rendered by structlog, to the same stream as its events.
 
     Like :class:`_StderrLogger`, without a stream it writes to the *current*
-    ``sys.stderr``.
+    ``sys.stderr``. Its formatter is set with structlog's configuration (see
+    :func:`configure_logging`): the first record completes a deferred set-up.
     """
 
-    def __init__(self, formatter: stdlib_logging.Formatter, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         super().__init__()
-        self.setFormatter(formatter)
         self._stream = stream
 
     def emit(self, record: stdlib_logging.LogRecord) -> None:
         try:
+            if self.formatter is None:
+                _complete_setup()
             line = self.format(record)
             _write_line(self._stream, line)
         except Exception:
@@ -151,6 +156,31 @@ def _install_stdlib_handler(handler: stdlib_logging.Handler) -> None:
     root.addHandler(handler)
 
 
+# structlog's set-up that configure_logging deferred (structlog was not imported yet),
+# completed by the first event: get_logger, bind_run, a standard library record.
+_pending: Callable[[], None] | None = None
+# Held while the set-up runs: another thread's first event waits for it to finish.
+# Re-entrant, so that a record logged by the set-up itself does not wait for itself.
+_pending_lock = threading.RLock()
+_setting_up = False
+
+
+def _complete_setup() -> None:
+    """Finish the set-up configure_logging deferred, if any (once, whichever thread asks)."""
+    global _pending, _setting_up
+    if _pending is None:
+        return
+    with _pending_lock:
+        if _pending is None or _setting_up:
+            return
+        _setting_up = True
+        try:
+            _pending()
+        finally:
+            _setting_up = False
+            _pending = None
+
+
 def configure_logging(
     fmt: LogFormat = "auto",
     *,
@@ -165,15 +195,41 @@ def configure_logging(
     and renderer, with a ``logger`` key naming their logger: in JSON mode every
     line is a JSON object. Each call replaces the root handler the last one
     installed rather than adding another.
-    """
-    import structlog
-    from structlog.tracebacks import ExceptionDictTransformer
 
+    When structlog is not imported yet, importing and configuring it waits for the
+    first event (:func:`get_logger`, :func:`bind_run`, a standard library record
+    reaching the root handler): what is decided (the format, whether the stream
+    is a terminal, the levels, the handler) is decided now, as if done at once.
+    """
+    global _pending
     target = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if _isatty(target) else "json"
     if verbosity > 0:
         level = "DEBUG"
+    levelno = stdlib_logging.getLevelNamesMapping()[level]
+    colors = _isatty(target)
+    handler = _StdlibHandler(stream)
+    with _pending_lock:
+        _pending = functools.partial(_configure_structlog, fmt, levelno, colors, stream, handler)
+    _install_stdlib_handler(handler)
+    # Libraries that use the standard logging module (alembic, apscheduler) stay quiet
+    # unless -vv: their INFO chatter is not part of sfsync's event stream. Others
+    # keep the root logger's level (WARNING unless someone changed it).
+    quiet = stdlib_logging.DEBUG if verbosity > 1 else stdlib_logging.WARNING
+    for name in _QUIET_LIBRARIES:
+        stdlib_logging.getLogger(name).setLevel(quiet)
+    if "structlog" in sys.modules:  # already paid for: configure it now
+        _complete_setup()
+
+
+def _configure_structlog(
+    fmt: LogFormat, levelno: int, colors: bool, stream: TextIO | None, handler: _StdlibHandler
+) -> None:
+    """structlog's configuration and ``handler``'s formatter (see :func:`configure_logging`)."""
+    import structlog
+    from structlog.tracebacks import ExceptionDictTransformer
+
     # Exceptions become data *before* redaction, so a traceback (its message, its text)
     # is redacted like everything else; frame locals are never rendered (a token in a
     # local variable would otherwise reach the log).
@@ -186,7 +242,7 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer(sort_keys=False, default=str)
     else:
         tracebacks = structlog.processors.format_exc_info
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(target))
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -196,25 +252,18 @@ def configure_logging(
     ]
     structlog.configure(
         processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            stdlib_logging.getLevelNamesMapping()[level]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(levelno),
         logger_factory=_StderrLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
     # The standard library's records: the same processors and renderer, plus the
     # logger's name (sfsync's own events do not carry one).
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
-    _install_stdlib_handler(_StdlibHandler(formatter, stream))
-    # Libraries that use the standard logging module (alembic, apscheduler) stay quiet
-    # unless -vv: their INFO chatter is not part of sfsync's event stream. Others
-    # keep the root logger's level (WARNING unless someone changed it).
-    quiet = stdlib_logging.DEBUG if verbosity > 1 else stdlib_logging.WARNING
-    for name in _QUIET_LIBRARIES:
-        stdlib_logging.getLogger(name).setLevel(quiet)
 
 
 def reset_logging() -> None:
@@ -224,10 +273,13 @@ def reset_logging() -> None:
     its defaults, clears context bound with :func:`bind_run`, and removes the root
     handler and library levels :func:`configure_logging` installed.
     """
+    global _pending
     import structlog
 
     with _secrets_lock:
         _secrets.clear()
+    with _pending_lock:
+        _pending = None
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
     root = stdlib_logging.getLogger()
@@ -249,12 +301,16 @@ def get_logger(**initial: Any) -> FilteringBoundLogger:
     """A structlog bound logger (``make_filtering_bound_logger``'s class, as configured)."""
     import structlog
 
+    _complete_setup()
+
     return cast("FilteringBoundLogger", structlog.get_logger(**initial))
 
 
 def bind_run(run_id: int | str, **extra: Any) -> None:
     """Bind ``run_id`` (and extra context) to every event of this run."""
     import structlog
+
+    _complete_setup()
 
     structlog.contextvars.bind_contextvars(run_id=run_id, **extra)
 

@@ -86,9 +86,8 @@ class App:
                 verbosity=self.verbose,
             )
             self._logging_ready = True
-            log = get_logger()
             for warning in loaded.warnings:
-                log.warning("config.warning", message=warning)
+                get_logger().warning("config.warning", message=warning)
             self._loaded = loaded
         return self._loaded
 

@@ -2,8 +2,8 @@
 
 Each shortcut is checked against the long way it replaces: the head revision
 against Alembic's script directory, the Core read of the ``run`` table against
-the ORM model. How long start-up takes is a figure for
-tests/bench/bench_startup.py, never asserted here.
+the ORM model, deferred logging against logging configured at once. How long
+start-up takes is a figure for tests/bench/bench_startup.py, never asserted here.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import pytest
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 
-# What `sfsync runs` never needs: Alembic (and its Mako), the ORM recording of runs,
-# Salesforce and the work a run does.
+# What `sfsync runs` never needs: Alembic (and its Mako), structlog unless something
+# is logged, the ORM recording of runs, Salesforce and the work a run does.
 RUNS_NEVER = (
     "alembic",
     "mako",
+    "structlog",
     "sfsync.warehouse.runs",
     "sfsync.warehouse.lock",
     "sfsync.context",
@@ -112,7 +113,7 @@ def warehouse_at_head(tmp_path: Path, url: str | None = None) -> str:
 # --------------------------------------------------------------------------- imports
 
 
-def test_runs_lists_the_runs_without_alembic_or_the_work(tmp_path: Path) -> None:
+def test_runs_lists_the_runs_without_alembic_structlog_or_the_work(tmp_path: Path) -> None:
     url = warehouse_at_head(tmp_path)
     code, stdout, stderr, modules = sfsync_modules(
         "runs", env={"SFSYNC_DATABASE_URL": url}, cwd=tmp_path
@@ -120,6 +121,31 @@ def test_runs_lists_the_runs_without_alembic_or_the_work(tmp_path: Path) -> None
     assert code == 0, stderr
     assert stdout.splitlines()[0] == "last 3 runs"
     assert imported(modules, RUNS_NEVER) == []
+
+
+def test_runs_as_json_with_json_logs_imports_no_logging_library(tmp_path: Path) -> None:
+    """A config file asking for JSON logs: nothing is logged, so structlog is not needed."""
+    url = warehouse_at_head(tmp_path)
+    config = tmp_path / "sfsync.yaml"
+    config.write_text(f"database:\n  url: {url}\nlogging:\n  format: json\n", encoding="utf-8")
+    code, stdout, stderr, modules = sfsync_modules(
+        "runs", "--format", "json", env={"SFSYNC_CONFIG": str(config)}, cwd=tmp_path
+    )
+    assert code == 0, stderr
+    assert [row["kind"] for row in json.loads(stdout)] == ["run", "audit", "sync"]
+    assert stderr.strip() == ""
+    assert imported(modules, RUNS_NEVER) == []
+
+
+def test_a_config_warning_is_still_logged_as_json(tmp_path: Path) -> None:
+    """No database.url: the warning is an event, as before structlog was imported lazily."""
+    code, _, stderr, modules = sfsync_modules("--log-format", "json", "runs", env={}, cwd=tmp_path)
+    events = [json.loads(line) for line in stderr.strip().splitlines()]
+    assert [e["event"] for e in events] == ["config.warning", "error"]
+    assert "no database is configured" in events[0]["message"]
+    assert events[1]["message"].startswith("the warehouse 'sfsync.db' does not exist")
+    assert code == events[1]["exit_code"] == 2
+    assert "structlog" in modules
 
 
 # --------------------------------------------------------------------------- the schema check
@@ -209,3 +235,58 @@ def test_recent_runs_read_as_the_orm_reads_them(tmp_path: Path, db_url: str) -> 
         assert rows[1].counts["audit"]["rules"]["close_date_past"]["open"] == 3
     finally:
         warehouse.dispose()
+
+
+# --------------------------------------------------------------------------- deferred logging
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_logging_configured_before_structlog_is_imported_logs_as_configured(
+    tmp_path: Path, fmt: str
+) -> None:
+    """configure_logging leaves structlog for the first event; that event looks the same."""
+    probe = (
+        "import logging, sys\n"
+        "from sfsync.logging import configure_logging, get_logger, register_secrets\n"
+        f"configure_logging({fmt!r}, verbosity=2)\n"
+        "register_secrets(['hush-hush-4242'])\n"
+        "assert 'structlog' not in sys.modules\n"
+        "logging.getLogger('alembic').info('stdlib first hush-hush-4242')\n"
+        "assert 'structlog' in sys.modules\n"
+        "get_logger().debug('own.event', password='pw')\n"
+    )
+    done = python(probe, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert "hush-hush-4242" not in done.stderr
+    if fmt == "json":
+        stdlib, own = (json.loads(line) for line in lines)
+        assert stdlib["event"] == "stdlib first [redacted]"
+        assert stdlib["logger"] == "alembic"
+        assert stdlib["level"] == "info"
+        assert own["event"] == "own.event"
+        assert own["password"] == "[redacted]"
+        assert own["level"] == "debug"
+    else:
+        assert "stdlib first [redacted]" in lines[0]
+        assert "alembic" in lines[0]
+        assert "own.event" in lines[1]
+        assert "[debug    ]" in lines[1]
+
+
+def test_the_last_configuration_wins_when_deferred(tmp_path: Path) -> None:
+    """Configured twice before any event (the CLI does): the second format and level hold."""
+    probe = (
+        "import sys\n"
+        "from sfsync.logging import configure_logging, get_logger\n"
+        "configure_logging('console')\n"
+        "configure_logging('json', level='WARNING')\n"
+        "assert 'structlog' not in sys.modules\n"
+        "log = get_logger()\n"
+        "log.info('dropped')\n"
+        "log.warning('kept')\n"
+    )
+    done = python(probe, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["event"] for line in done.stderr.strip().splitlines()] == ["kept"]
