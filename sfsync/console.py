@@ -18,12 +18,13 @@ import io
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+# rich (~20 ms) is imported where a terminal gets its tables and bars: piped output
+# (scripts, `sfsync runs | ...`) never needs it (issue 17).
 
 __all__ = ["TextSink", "csv_safe", "print_table", "printable", "sync_progress", "write_csv"]
 
@@ -81,6 +82,10 @@ def print_table(
     cells = [[printable(v) for v in row] for row in rows]
     caption = None if title is None else printable(title)
     if _isatty(out):
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(
             title=None if caption is None else Text(caption, style="table.title"),
             title_justify="left",
@@ -163,6 +168,15 @@ def sync_progress(stream: TextIO | None = None) -> Iterator[Any | None]:
     if not _isatty(target):
         yield None
         return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

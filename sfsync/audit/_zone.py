@@ -10,26 +10,36 @@ the rules' cutoffs, which Python computes, whatever time zone data the database 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import utc_offsets
-from sfsync.audit._context import AuditContext
 from sfsync.warehouse.dialect import date_of_instant
 from sfsync.warehouse.types import UtcDateTime
 
+if TYPE_CHECKING:
+    # The rules import this module when the config is validated: no ORM models then.
+    from sfsync.audit._context import AuditContext
+
 __all__ = ["drop_zone", "load_zone", "local_date"]
 
-_OFFSETS = Table(
-    "sfsync_audit_zone_tmp",
-    MetaData(),
-    Column("starts_at", UtcDateTime(), primary_key=True),
-    Column("offset_seconds", Integer(), nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
+
+@cache
+def _offsets() -> Table:
+    """The offsets table, declared on first use: its ``postgresql_on_commit`` makes
+    SQLAlchemy import its PostgreSQL dialect, which the config's validation of the
+    rules (they import this module) need not pay for."""
+    return Table(
+        "sfsync_audit_zone_tmp",
+        MetaData(),
+        Column("starts_at", UtcDateTime(), primary_key=True),
+        Column("offset_seconds", Integer(), nullable=False),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
 
 
 def _fixed(ctx: AuditContext) -> int | None:
@@ -41,11 +51,12 @@ def load_zone(conn: Connection, ctx: AuditContext) -> None:
     """Create and fill the offsets table (in the caller's transaction), if the zone needs it."""
     if _fixed(ctx) is not None:
         return
+    offsets = _offsets()
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_OFFSETS.name}")
-    _OFFSETS.create(conn)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{offsets.name}")
+    offsets.create(conn)
     conn.execute(
-        _OFFSETS.insert(),
+        offsets.insert(),
         [
             {"starts_at": at, "offset_seconds": seconds}
             for at, seconds in utc_offsets(ctx.settings.timezone)
@@ -55,7 +66,7 @@ def load_zone(conn: Connection, ctx: AuditContext) -> None:
 
 def drop_zone(conn: Connection, ctx: AuditContext) -> None:
     if _fixed(ctx) is None:
-        _OFFSETS.drop(conn)
+        _offsets().drop(conn)
 
 
 def local_date(ctx: AuditContext, instant: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
@@ -64,10 +75,11 @@ def local_date(ctx: AuditContext, instant: ColumnElement[Any], dialect: str) -> 
     fixed = _fixed(ctx)
     if fixed is not None:
         return date_of_instant(instant, fixed, dialect)
+    offsets = _offsets()
     offset = (
-        select(_OFFSETS.c.offset_seconds)
-        .where(_OFFSETS.c.starts_at <= instant)
-        .order_by(_OFFSETS.c.starts_at.desc())
+        select(offsets.c.offset_seconds)
+        .where(offsets.c.starts_at <= instant)
+        .order_by(offsets.c.starts_at.desc())
         .limit(1)
         .scalar_subquery()
     )

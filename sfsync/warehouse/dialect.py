@@ -33,9 +33,11 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
+
+# The dialect modules (sqlalchemy.dialects.postgresql takes ~40 ms) are imported by the
+# functions that use them: the audit rules import this module when the config is
+# validated, which builds no SQL (`sfsync runs`, issue 17).
 
 __all__ = [
     "POSTGRESQL",
@@ -66,7 +68,13 @@ def is_postgresql(dialect: str) -> bool:
 
 def insert(table: Table, dialect: str) -> Any:
     """An INSERT that takes ``on_conflict_do_update``/``do_nothing`` on either database."""
-    return postgresql.insert(table) if is_postgresql(dialect) else sqlite.insert(table)
+    if is_postgresql(dialect):
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def trim(column: ColumnElement[Any], characters: str, dialect: str) -> ColumnElement[Any]:
@@ -90,6 +98,8 @@ def month_key(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
 def json_has_key(column: ColumnElement[Any], key: str, dialect: str) -> ColumnElement[bool]:
     """The JSON document in ``column`` has ``key`` at its top level (its value may be null)."""
     if is_postgresql(dialect):
+        from sqlalchemy.dialects.postgresql import JSONB
+
         has_key: ColumnElement[bool] = type_coerce(column, JSONB).has_key(key)
         return has_key
     return func.json_type(column, f'$."{key}"').is_not(None)
@@ -224,6 +234,8 @@ def json_object(fields: Sequence[JsonField], dialect: str) -> ColumnElement[Any]
 
 
 def _jsonb_object(fields: Sequence[JsonField]) -> ColumnElement[Any]:
+    from sqlalchemy.dialects.postgresql import JSONB
+
     always = [f for f in fields if not f.omit_if_null]
     document: ColumnElement[Any] = func.jsonb_build_object(
         *[part for f in always for part in (literal_column(f"'{f.key}'"), _jsonb_value(f))],
@@ -244,6 +256,8 @@ def _jsonb_object(fields: Sequence[JsonField]) -> ColumnElement[Any]:
 
 
 def _jsonb_value(field: JsonField) -> ColumnElement[Any]:
+    from sqlalchemy.dialects.postgresql import JSONB
+
     value = field.value
     if not isinstance(value, ColumnElement):
         return cast(literal(json.dumps(value), Text), JSONB)

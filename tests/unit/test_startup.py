@@ -20,12 +20,26 @@ import pytest
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 
+# What the config's validation of the rules' settings never needs: the ORM models (and
+# so sqlalchemy.orm), the PostgreSQL dialect, the SQL the rules build over the tables.
+RULES_NEVER = (
+    "sfsync.warehouse.models",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.postgresql",
+    "sfsync.audit._context",
+    "sfsync.audit._expressions",
+    "sfsync.audit._slipping",
+)
+
 # What `sfsync runs` never needs: Alembic (and its Mako), structlog unless something
-# is logged, the ORM recording of runs, Salesforce and the work a run does.
+# is logged, rich when stdout is not a terminal, the ORM recording of runs, the
+# rules' SQL, Salesforce and the work a run does.
 RUNS_NEVER = (
+    *RULES_NEVER,
     "alembic",
     "mako",
     "structlog",
+    "rich",
     "sfsync.warehouse.runs",
     "sfsync.warehouse.lock",
     "sfsync.context",
@@ -146,6 +160,50 @@ def test_a_config_warning_is_still_logged_as_json(tmp_path: Path) -> None:
     assert events[1]["message"].startswith("the warehouse 'sfsync.db' does not exist")
     assert code == events[1]["exit_code"] == 2
     assert "structlog" in modules
+
+
+def test_the_rules_and_their_settings_load_without_the_orm_or_postgresql(tmp_path: Path) -> None:
+    """The config validates audit.rules and writeback.rules through the rule registry,
+    which needs each rule's id, settings model and metadata, not the SQL it builds."""
+    config = tmp_path / "sfsync.yaml"
+    config.write_text(
+        "audit:\n"
+        "  rules:\n"
+        "    stale_last_modified: {min_stage: Prove, thresholds: {europe: [7]}}\n"
+        "    close_date_slipping: {min_extensions: 2}\n"
+        "writeback:\n"
+        "  rules:\n"
+        "    close_date_past: {due_in_days: 1}\n",
+        encoding="utf-8",
+    )
+    probe = (
+        "import json, sys\n"
+        "import sfsync.audit.rules as rules\n"
+        "after_rules = sorted(sys.modules)\n"
+        "from sfsync.config import load_settings\n"
+        f"settings = load_settings({str(config)!r}).settings\n"
+        "stale = settings.audit.rule('stale_last_modified')\n"
+        "print(json.dumps({\n"
+        "    'rules': list(rules.rule_ids()),\n"
+        "    'thresholds': stale.thresholds['europe'],\n"
+        "    'min_extensions': settings.audit.rule('close_date_slipping').min_extensions,\n"
+        "    'due': settings.writeback.rule('close_date_past').due_in_days,\n"
+        "    'after_rules': after_rules,\n"
+        "    'after_config': sorted(sys.modules),\n"
+        "}))\n"
+    )
+    done = python(probe, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["rules"] == [
+        "close_date_past",
+        "stale_last_modified",
+        "missing_rev_rec_terms",
+        "close_date_slipping",
+    ]
+    assert (seen["thresholds"], seen["min_extensions"], seen["due"]) == ([7], 2, 1)
+    assert imported(set(seen["after_rules"]), RULES_NEVER) == []
+    assert imported(set(seen["after_config"]), RULES_NEVER) == []
 
 
 # --------------------------------------------------------------------------- the schema check

@@ -5,18 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, and_, case, false, literal, or_, true
-from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import quarter_offset, shift_days, start_of_local_day
-from sfsync.audit._context import OPP, AuditContext, ProfileName
-from sfsync.audit._expressions import converted_amount, has_instrument
-from sfsync.audit._expressions import quarter_offset as quarter_offset_sql
 from sfsync.warehouse.dialect import JsonField, iso_date
 from sfsync.warehouse.types import UtcDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from sfsync.audit._context import AuditContext, ProfileName
+
+# The rules are imported when the config is validated, which needs their settings and
+# metadata only: what builds their SQL over the warehouse's tables (sfsync.audit._context,
+# _expressions and so the ORM models) is imported by the functions that build it.
 
 __all__ = [
     "OMIT_IF_NONE",
@@ -49,6 +54,8 @@ def by_profile(
 
 def from_opportunity(instrument: Any) -> Any:
     """``opportunity`` outer-joined to the instrument set (see instrument_opportunities)."""
+    from sfsync.audit._context import OPP
+
     return OPP.outerjoin(instrument, instrument.c.opportunity_id == OPP.c.id)
 
 
@@ -59,6 +66,9 @@ def cutoff(ctx: AuditContext, days: int) -> Any:
 
 
 def value_columns(ctx: AuditContext, instrument: Any) -> list[Any]:
+    from sfsync.audit._context import OPP
+    from sfsync.audit._expressions import converted_amount, has_instrument
+
     return [
         OPP.c.id,
         OPP.c.scope_value,
@@ -111,6 +121,8 @@ def value_details(ctx: AuditContext, row: Row[Any]) -> dict[str, Any]:
 
 def value_details_sql(ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
     """:func:`value_details` in SQL, over the :func:`value_columns` of a rule's query."""
+    from sfsync.audit._expressions import quarter_offset as quarter_offset_sql
+
     threshold = float(ctx.settings.amount_threshold)
     converted = row.converted_amount
     fields = [

@@ -10,20 +10,10 @@ A close date of today is not in the past.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import and_, or_, select
 
-from sfsync.audit._context import OPP, AuditContext, ProfileName
-from sfsync.audit._expressions import (
-    big,
-    has_instrument,
-    instrument_opportunities,
-    live_open_opportunity,
-    sales_opportunity,
-)
 from sfsync.audit.rules._base import (
     Explanation,
     Rule,
@@ -43,6 +33,13 @@ from sfsync.audit.rules._common import (
 )
 from sfsync.audit.rules._text import amount_lines, quarter
 from sfsync.warehouse.dialect import JsonField
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Row
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from sfsync.audit._context import AuditContext, ProfileName
 
 
 class CloseDatePastSettings(RuleSettings):
@@ -70,6 +67,17 @@ class CloseDatePast(Rule[CloseDatePastSettings, CloseDatePastDetails]):
         }
 
     def query(self, ctx: AuditContext, dialect: str) -> Select[Any]:
+        # The SQL over the warehouse's tables: imported here, not when the config is
+        # validated (see sfsync.audit.rules._common).
+        from sfsync.audit._context import OPP
+        from sfsync.audit._expressions import (
+            big,
+            has_instrument,
+            instrument_opportunities,
+            live_open_opportunity,
+            sales_opportunity,
+        )
+
         instrument = instrument_opportunities(ctx)
         value_filter = or_(big(ctx), has_instrument(ctx, instrument))
 

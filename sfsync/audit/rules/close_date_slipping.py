@@ -9,18 +9,21 @@ stage change and days open.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from sqlalchemy import Select, case, func, not_
-from sqlalchemy.engine import Row
+from sqlalchemy import case, func, not_
 
-from sfsync.audit._context import AuditContext, ProfileName
-from sfsync.audit._slipping import slip_select, slip_values
 from sfsync.audit._zone import local_date
 from sfsync.audit.rules._base import Explanation, Rule, RuleSettings, TaskDefaults, register
 from sfsync.audit.rules._common import iso
 from sfsync.warehouse.dialect import JsonField, days_from, iso_date
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Row
+
+    from sfsync.audit._context import AuditContext, ProfileName
 
 
 class CloseDateSlippingSettings(RuleSettings):
@@ -51,10 +54,16 @@ class CloseDateSlipping(Rule[CloseDateSlippingSettings, CloseDateSlippingDetails
         return {"min_extensions": self.settings(ctx.settings).min_extensions}
 
     def query(self, ctx: AuditContext, dialect: str) -> Select[Any]:
+        # The SQL over the warehouse's tables: imported here, not when the config is
+        # validated (see sfsync.audit.rules._common).
+        from sfsync.audit._slipping import slip_select
+
         minimum = self.settings(ctx.settings).min_extensions
         return slip_select(ctx, dialect, open_only=True, min_extensions=minimum)
 
     def details(self, ctx: AuditContext, row: Row[Any]) -> CloseDateSlippingDetails:
+        from sfsync.audit._slipping import slip_values
+
         values = slip_values(ctx, row)
         return CloseDateSlippingDetails(
             stage=row.stage_name,

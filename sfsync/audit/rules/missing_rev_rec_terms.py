@@ -8,17 +8,20 @@ never flagged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.engine import Row
+from sqlalchemy import select
 
-from sfsync.audit._context import OPP, AuditContext, ProfileName
-from sfsync.audit._expressions import blank, has_instrument, live_open_opportunity, stage_at_least
 from sfsync.audit.rules._base import Explanation, Rule, RuleSettings, register
 from sfsync.audit.rules._text import yes_no
 from sfsync.config import AuditSettings
 from sfsync.warehouse.dialect import JsonField
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Row
+
+    from sfsync.audit._context import AuditContext, ProfileName
 
 
 class MissingRevRecTermsSettings(RuleSettings):
@@ -56,6 +59,16 @@ class MissingRevRecTerms(Rule[MissingRevRecTermsSettings, MissingRevRecTermsDeta
         }
 
     def query(self, ctx: AuditContext, dialect: str) -> Select[Any]:
+        # The SQL over the warehouse's tables: imported here, not when the config is
+        # validated (see sfsync.audit.rules._common).
+        from sfsync.audit._context import OPP
+        from sfsync.audit._expressions import (
+            blank,
+            has_instrument,
+            live_open_opportunity,
+            stage_at_least,
+        )
+
         return select(
             OPP.c.id,
             OPP.c.scope_value,

@@ -8,25 +8,12 @@ the threshold for the close date's fiscal-quarter offset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import Select, and_, case, false, func, literal, null, or_, select
-from sqlalchemy.engine import Row
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import and_, case, false, func, literal, null, or_, select
 
 from sfsync.audit._calendar import age_in_days, stale_buckets, stale_threshold
-from sfsync.audit._context import OPP, AuditContext, ProfileName
-from sfsync.audit._expressions import (
-    big,
-    has_instrument,
-    instrument_opportunities,
-    last_human_modified,
-    live_open_opportunity,
-    quarter_offset,
-    sales_opportunity,
-    stage_at_least,
-)
 from sfsync.audit._zone import local_date
 from sfsync.audit.rules._base import Explanation, Profile, Rule, RuleSettings, register
 from sfsync.audit.rules._common import (
@@ -42,6 +29,13 @@ from sfsync.audit.rules._common import (
 )
 from sfsync.audit.rules._text import amount_lines, quarter
 from sfsync.warehouse.dialect import JsonField, days_from, iso_instant
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Row
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from sfsync.audit._context import AuditContext, ProfileName
 
 _DEFAULT_THRESHOLDS: dict[Profile, list[int]] = {
     "global": [14, 30, 45, 45],
@@ -99,6 +93,19 @@ class StaleLastModified(Rule[StaleLastModifiedSettings, StaleLastModifiedDetails
         }
 
     def query(self, ctx: AuditContext, dialect: str) -> Select[Any]:
+        # The SQL over the warehouse's tables: imported here, not when the config is
+        # validated (see sfsync.audit.rules._common).
+        from sfsync.audit._context import OPP
+        from sfsync.audit._expressions import (
+            big,
+            has_instrument,
+            instrument_opportunities,
+            last_human_modified,
+            live_open_opportunity,
+            sales_opportunity,
+            stage_at_least,
+        )
+
         stale = self.settings(ctx.settings)
         modified = last_human_modified()
         instrument = instrument_opportunities(ctx)
@@ -160,6 +167,8 @@ class StaleLastModified(Rule[StaleLastModifiedSettings, StaleLastModifiedDetails
         )
 
     def details_sql(self, ctx: AuditContext, row: Any, dialect: str) -> list[JsonField]:
+        from sfsync.audit._expressions import quarter_offset
+
         stale = self.settings(ctx.settings)
         k = quarter_offset(ctx, row.close_date, dialect)
 
