@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sfsync.devorg import FaultSpec
-from sfsync.devorg._http import Request
+from sfsync.devorg._http import Request, Response
 from sfsync.extract import run_sync
 from sfsync.formats import soql_quote
 from sfsync.warehouse.models import Opportunity, Run, SyncState
@@ -42,22 +43,27 @@ def test_full_sync_matches_the_org_exactly(running_org: OrgFactory) -> None:
 
 
 def test_incremental_sync_after_changes_during_a_sync(running_org: OrgFactory) -> None:
-    """Updates, soft deletes, purges and creates made *while* a sync runs are all caught next time."""
+    """Updates, soft deletes, purges and creates made *while* a sync runs are all caught next time.
+
+    The changes are made when the sync asks for its first OpportunityLineItem page: every
+    opportunity has been read by then (so each purged one is in the warehouse and must be
+    marked deleted), and the sync is still running. Never after a sleep: on a loaded
+    machine a sleeping mutator purged opportunities the sync had not read yet.
+    """
     org = running_org(1500)
     warehouse = org.warehouse()
     rng = random.Random(5)
     changes: dict[str, int] = {}
 
-    def change_the_org() -> None:
-        time.sleep(0.3)
-        changes.update(
-            random_changes(org.org, rng, updates=500, soft_deletes=50, purges=20, creates=100)
-        )
+    def change_the_org(phase: str, req: Request, _response: Response | None) -> None:
+        query = req.param("q") or ""
+        if phase == "before" and not changes and re.search(r"\bFROM OpportunityLineItem\b", query):
+            changes.update(
+                random_changes(org.org, rng, updates=500, soft_deletes=50, purges=20, creates=100)
+            )
 
-    mutator = threading.Thread(target=change_the_org)
-    mutator.start()
+    org.server.add_hook(change_the_org)
     first = run_sync(warehouse, org.settings)
-    mutator.join()
     settle()
     assert first.status == "ok"
     assert changes == {"updates": 500, "soft_deletes": 50, "purges": 20, "creates": 100}
