@@ -26,7 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PostgresUnavailable", "TempCluster", "find_pg_bin", "postgres_server"]
+__all__ = [
+    "PostgresUnavailable",
+    "TempCluster",
+    "find_pg_bin",
+    "postgres_server",
+    "scratch_database",
+]
 
 
 class PostgresUnavailable(RuntimeError):
@@ -191,3 +197,22 @@ def drop_database(server_url: str, database_url: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@contextlib.contextmanager
+def scratch_database(dialect: str, *, prefix: str = "sfsync-scratch-") -> Iterator[str]:
+    """Yield the URL of an empty database that is gone afterwards (benchmarks, scripts).
+
+    SQLite: a file in a temporary directory. PostgreSQL: a database of its own on
+    :func:`postgres_server`'s server.
+    """
+    if dialect == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            yield f"sqlite:///{tmp}/warehouse.db"
+        return
+    with postgres_server() as server:
+        url = create_database(server)
+        try:
+            yield url
+        finally:
+            drop_database(server, url)

@@ -33,10 +33,8 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +51,7 @@ from sfsync.audit.rules import get_rule
 from sfsync.config import AuditSettings, DatabaseSettings
 from sfsync.warehouse import Warehouse, open_warehouse, upgrade
 from sfsync.warehouse.models import Finding, Opportunity
+from tests._postgres import scratch_database
 
 AS_OF = date(2024, 8, 15)
 SETTINGS = AuditSettings()
@@ -364,22 +363,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-@contextmanager
-def database(dialect: str) -> Iterator[str]:
-    if dialect == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="sfsync-bench-") as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    from tests._postgres import create_database, drop_database, postgres_server
-
-    with postgres_server() as server:
-        url = create_database(server)
-        try:
-            yield url
-        finally:
-            drop_database(server, url)
-
-
 Ratios = dict[str, dict[str, float]]  # rule -> scenario -> run_audit / hand SQL
 
 
@@ -427,7 +410,7 @@ def _change(original: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def bench(dialect: str, n: int, seed: int, repeat: int) -> Ratios:
     print(f"\n== {dialect}: {n:,} opportunities (seed {seed}) ==", flush=True)
     ratios: Ratios = {}
-    with database(dialect) as url:
+    with scratch_database(dialect, prefix="sfsync-bench-") as url:
         warehouse = open_warehouse(DatabaseSettings(url=url), require_head=False, create=True)
         with warehouse.engine.begin() as conn:
             upgrade(conn)

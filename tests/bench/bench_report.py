@@ -32,8 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,27 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sfsync.config import DatabaseSettings, load_settings
 from sfsync.report import build_report, render_html, write_report
 from sfsync.warehouse import open_warehouse, upgrade
+from tests._postgres import scratch_database
 from tests.integration.report.bulk import fill_bulk
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2025, 3, 14)
 TARGET_S = 3.0
-
-
-@contextmanager
-def database(dialect: str) -> Iterator[str]:
-    if dialect == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="sfsync-bench-report-") as tmp:
-            yield f"sqlite:///{tmp}/warehouse.db"
-        return
-    from tests._postgres import create_database, drop_database, postgres_server
-
-    with postgres_server() as server:
-        url = create_database(server)
-        try:
-            yield url
-        finally:
-            drop_database(server, url)
 
 
 def median_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -88,7 +72,10 @@ def command_seconds(argv: list[str], env: dict[str, str], repeat: int) -> float:
 
 def bench(dialect: str, n: int, repeat: int) -> None:
     print(f"\n== {dialect}: {n:,} opportunities ==", flush=True)
-    with database(dialect) as url, tempfile.TemporaryDirectory(prefix="sfsync-bench-") as tmp:
+    with (
+        scratch_database(dialect, prefix="sfsync-bench-report-") as url,
+        tempfile.TemporaryDirectory(prefix="sfsync-bench-") as tmp,
+    ):
         warehouse = open_warehouse(DatabaseSettings(url=url), require_head=False, create=True)
         try:
             with warehouse.engine.begin() as conn:
