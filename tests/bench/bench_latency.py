@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench_sync import CHILD, PY, ROOT, generate, minimum_calls
+from bench_sync import serve as serve_org
 
 from sfsync.config import SYNC_OBJECTS, load_settings
 from sfsync.extract import object_specs
@@ -65,33 +66,19 @@ KILL_POINTS = [
 
 
 def serve(data: Path, work: Path, latency_ms: float, bulk_delay: float) -> dict[str, Any]:
-    config = work / "devorg.yaml"
     log = work / "devorg.err"
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "sfsync",
-            "devorg",
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            "0",
-            "--write-config",
-            str(config),
-            "--fault",
-            f"latency={latency_ms:g}ms",
-            "--bulk-delay",
-            f"{bulk_delay:g}",
-            "--ca-dir",
-            str(work / "ca"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
+    proc, config = serve_org(
+        data,
+        work,
+        "--fault",
+        f"latency={latency_ms:g}ms",
+        "--bulk-delay",
+        f"{bulk_delay:g}",
+        "--ca-dir",
+        str(work / "ca"),
+        log=log,
     )
-    while not config.exists() or "admin token" not in log.read_text():
+    while "admin token" not in log.read_text():
         if proc.poll() is not None:
             raise SystemExit(f"the dev org exited with {proc.returncode}: {log.read_text()}")
         time.sleep(0.2)

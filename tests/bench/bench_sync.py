@@ -111,7 +111,11 @@ def generate(size: int, cache: Path) -> Path:
     return out
 
 
-def serve(data: Path, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def serve(
+    data: Path, work: Path, *options: str, log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``devorg serve`` the data file (with extra ``options``) until its config is written;
+    its stderr goes to ``log`` if given."""
     config = work / "devorg.yaml"
     config.unlink(missing_ok=True)
     proc = subprocess.Popen(
@@ -127,15 +131,17 @@ def serve(data: Path, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
             "0",
             "--write-config",
             str(config),
+            *options,
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log.open("w"),
     )
     started = time.perf_counter()
     while not config.exists():
         if proc.poll() is not None:
-            raise SystemExit(f"the dev org exited with {proc.returncode}")
+            said = f": {log.read_text()[-2000:]}" if log else ""
+            raise SystemExit(f"the dev org exited with {proc.returncode}{said}")
         time.sleep(0.2)
     print(
         f"  dev org serving after {time.perf_counter() - started:.1f}s (load of {data.name})",
