@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, select, update
 
 from sfsync.audit._calendar import today_in
 from sfsync.audit._context import (
@@ -37,7 +37,7 @@ from sfsync.logging import get_logger
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.counts import AuditCounts, RuleTally
 from sfsync.warehouse.lock import acquire_run_lock
-from sfsync.warehouse.models import Waiver
+from sfsync.warehouse.models import Waiver, table_of
 
 __all__ = [
     "AuditSummary",
@@ -51,7 +51,7 @@ __all__ = [
     "what_if",
 ]
 
-_WAIVER = cast(Table, Waiver.__table__)
+_WAIVER = table_of(Waiver)
 
 
 # --------------------------------------------------------------------------- run_audit

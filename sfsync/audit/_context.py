@@ -14,10 +14,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, case, false, literal, or_, select, true
+from sqlalchemy import Connection, case, false, literal, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import quarter_start, start_of_local_day, today_in
@@ -30,6 +30,7 @@ from sfsync.warehouse.models import (
     OpportunityStage,
     Organization,
     RecordType,
+    table_of,
 )
 
 __all__ = [
@@ -44,11 +45,11 @@ __all__ = [
 
 ProfileName = Literal["global", "europe"]
 
-OPP = cast(Table, Opportunity.__table__)
-_STAGE = cast(Table, OpportunityStage.__table__)
-_ORG = cast(Table, Organization.__table__)
-_CURRENCY = cast(Table, CurrencyType.__table__)
-_RECORD_TYPE = cast(Table, RecordType.__table__)
+OPP = table_of(Opportunity)
+_STAGE = table_of(OpportunityStage)
+_ORG = table_of(Organization)
+_CURRENCY = table_of(CurrencyType)
+_RECORD_TYPE = table_of(RecordType)
 
 
 def audit_settings(settings: Settings | AuditSettings) -> AuditSettings:

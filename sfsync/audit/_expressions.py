@@ -9,11 +9,10 @@ in its WHERE clause, so the two cannot disagree.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Float,
-    Table,
     and_,
     case,
     exists,
@@ -30,7 +29,7 @@ from sfsync.audit._calendar import quarter_index
 from sfsync.audit._context import OPP, AuditContext
 from sfsync.warehouse import dialect as dialect_sql
 from sfsync.warehouse.dialect import month_key, month_number
-from sfsync.warehouse.models import OpportunityLineItem, Product2
+from sfsync.warehouse.models import OpportunityLineItem, Product2, table_of
 
 __all__ = [
     "WHITESPACE",
@@ -47,8 +46,8 @@ __all__ = [
     "stage_at_least",
 ]
 
-_LINE_ITEM = cast(Table, OpportunityLineItem.__table__)
-_PRODUCT = cast(Table, Product2.__table__)
+_LINE_ITEM = table_of(OpportunityLineItem)
+_PRODUCT = table_of(Product2)
 
 # "Blank" is null, empty or only white space; white space is what Python's
 # str.isspace() says it is (Unicode, not just ASCII), so the pure reference and

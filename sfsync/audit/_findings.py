@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, case, null, select
+from sqlalchemy import Connection, case, null, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._context import OPP, SEVERITY_RANK, AuditContext, audit_settings, build_context
@@ -31,7 +31,7 @@ from sfsync.config import AuditSettings, Settings
 from sfsync.errors import UsageError
 from sfsync.formats import is_salesforce_id
 from sfsync.warehouse._engine import Warehouse
-from sfsync.warehouse.models import User
+from sfsync.warehouse.models import User, table_of
 
 __all__ = [
     "COMMON_COLUMNS",
@@ -63,7 +63,7 @@ COMMON_COLUMNS = (
     "resolved_at",
 )
 
-_USER = cast(Table, User.__table__)
+_USER = table_of(User)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -57,7 +57,7 @@ from sfsync.audit._zone import drop_zone, load_zone
 from sfsync.audit.rules import get_rule
 from sfsync.warehouse._engine import Warehouse
 from sfsync.warehouse.dialect import json_object
-from sfsync.warehouse.models import Finding, Waiver
+from sfsync.warehouse.models import Finding, Waiver, table_of
 from sfsync.warehouse.types import JsonDocument, UtcDateTime
 
 __all__ = [
@@ -71,8 +71,8 @@ __all__ = [
     "write_transaction",
 ]
 
-FINDING = cast(Table, Finding.__table__)
-WAIVER = cast(Table, Waiver.__table__)
+FINDING = table_of(Finding)
+WAIVER = table_of(Waiver)
 LIVE_STATUSES = ("open", "waived")
 
 # One rule's matches at a time: the live finding each one is, and its details only

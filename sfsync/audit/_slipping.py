@@ -17,21 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, and_, case, false, func, or_, select
+from sqlalchemy import Select, and_, case, false, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from sfsync.audit._calendar import local_date
 from sfsync.audit._context import OPP, AuditContext
 from sfsync.warehouse.dialect import month_key
-from sfsync.warehouse.models import OpportunityHistory, OpportunitySnapshot
+from sfsync.warehouse.models import OpportunityHistory, OpportunitySnapshot, table_of
 
 __all__ = ["SlipMetrics", "slip_select", "slip_values"]
 
-_HISTORY = cast(Table, OpportunityHistory.__table__)
-_SNAPSHOT = cast(Table, OpportunitySnapshot.__table__)
+_HISTORY = table_of(OpportunityHistory)
+_SNAPSHOT = table_of(OpportunitySnapshot)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, NullPool, QueuePool, Table, and_, false, func, select
+from sqlalchemy import Connection, NullPool, QueuePool, and_, false, func, select
 from sqlalchemy.sql.expression import alias
 
 from sfsync import __version__
@@ -45,6 +45,7 @@ from sfsync.warehouse.models import (
     Run,
     User,
     WritebackLedger,
+    table_of,
 )
 
 __all__ = [
@@ -64,12 +65,12 @@ __all__ = [
     "build_report",
 ]
 
-_OPP = cast(Table, Opportunity.__table__)
-_USER = cast(Table, User.__table__)
-_FINDING = cast(Table, Finding.__table__)
-_RUN = cast(Table, Run.__table__)
-_ORG = cast(Table, Organization.__table__)
-_LEDGER = cast(Table, WritebackLedger.__table__)
+_OPP = table_of(Opportunity)
+_USER = table_of(User)
+_FINDING = table_of(Finding)
+_RUN = table_of(Run)
+_ORG = table_of(Organization)
+_LEDGER = table_of(WritebackLedger)
 
 _LIVE = ("open", "waived")
 

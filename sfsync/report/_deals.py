@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
 
 from sfsync.audit import CurrencyRates
 from sfsync.audit.rules import get_rule, rule_ids
@@ -30,7 +30,7 @@ from sfsync.audit.rules.missing_rev_rec_terms import MissingRevRecTermsDetails
 from sfsync.audit.rules.stale_last_modified import StaleLastModifiedDetails
 from sfsync.config import Settings
 from sfsync.formats import is_salesforce_id
-from sfsync.warehouse.models import Finding, Opportunity, User
+from sfsync.warehouse.models import Finding, Opportunity, User, table_of
 
 __all__ = [
     "DealValue",
@@ -45,9 +45,9 @@ __all__ = [
     "record_links",
 ]
 
-_OPP = cast(Table, Opportunity.__table__)
-_USER = cast(Table, User.__table__)
-_FINDING = cast(Table, Finding.__table__)
+_OPP = table_of(Opportunity)
+_USER = table_of(User)
+_FINDING = table_of(Finding)
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal("0.00")
