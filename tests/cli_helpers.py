@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,3 +47,49 @@ def run_sfsync(
         check=False,
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
+
+
+def python(
+    code: str, *, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh process, without the developer's SFSYNC_ settings."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=full_env,
+        cwd=cwd,
+    )
+
+
+def sfsync_modules(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> tuple[int, str, str, set[str]]:
+    """Exit code, stdout, stderr and ``sys.modules`` of a fresh ``sfsync ARGS`` process."""
+    probe = (
+        "import json, sys\n"
+        "from sfsync.cli import main\n"
+        f"sys.argv = ['sfsync', *{list(args)!r}]\n"
+        "code = 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code or 0\n"
+        "sys.stdout.flush()\n"
+        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+        "sys.exit(code)\n"
+    )
+    done = python(probe, env=env, cwd=cwd)
+    stderr, _, modules = done.stderr.rpartition("\nMODULES ")
+    return done.returncode, done.stdout, stderr, set(json.loads(modules))
+
+
+def imported(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The ``packages`` of which ``modules`` holds the package itself or a submodule."""
+    return sorted(
+        p for p in packages if p in modules or any(m.startswith(p + ".") for m in modules)
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from sfsync import __version__
 from sfsync.cli import cli
 from sfsync.cli._app import App
-from tests.cli_helpers import run_cli, run_sfsync
+from tests.cli_helpers import imported, run_cli, run_sfsync, sfsync_modules
 
 
 def test_version() -> None:
@@ -114,60 +113,13 @@ STARTUP_HEAVY = (
     "requests",
     "simple_salesforce",
 )
-# What only syncing, writing back, reporting or serving the dev org needs.
-WORK_ONLY = (
-    "sfsync.salesforce",
-    "sfsync.extract",
-    "sfsync.writeback",
-    "sfsync.report",
-    "sfsync.runner",
-    "sfsync.scheduler",
-    "sfsync.devorg",
-    "httpx",
-    "requests",
-    "simple_salesforce",
-)
-
-
-def modules_imported_by(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> set[str]:
-    """Every module a fresh ``sfsync ARGS`` process has imported when the command is done."""
-    probe = (
-        "import json, sys\n"
-        "from sfsync.cli import main\n"
-        f"sys.argv = ['sfsync', *{list(args)!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}
-    full_env.update(env or {})
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=full_env,
-        cwd=cwd,
-    )
-    return set(json.loads(done.stdout.splitlines()[-1]))
-
-
-def imported_packages(modules: set[str], packages: tuple[str, ...]) -> list[str]:
-    """The ``packages`` of which ``modules`` holds the package itself or a submodule."""
-    return sorted(
-        p for p in packages if p in modules or any(m.startswith(p + ".") for m in modules)
-    )
 
 
 def test_version_reads_no_settings_and_imports_no_library(tmp_path: Path) -> None:
     """``sfsync --version`` answers from click and sfsync's frame alone."""
-    modules = modules_imported_by("--version", cwd=tmp_path)
-    assert imported_packages(modules, STARTUP_HEAVY) == []
+    code, _, stderr, modules = sfsync_modules("--version", cwd=tmp_path)
+    assert code == 0, stderr
+    assert imported(modules, STARTUP_HEAVY) == []
     assert sorted(m for m in modules if m.startswith("sfsync.")) == [
         "sfsync.cli",
         "sfsync.cli._app",
@@ -178,8 +130,9 @@ def test_version_reads_no_settings_and_imports_no_library(tmp_path: Path) -> Non
 
 def test_help_lists_the_commands_without_importing_them(tmp_path: Path) -> None:
     """``sfsync --help`` lists each command by its summary: no command module, no library."""
-    modules = modules_imported_by("--help", cwd=tmp_path)
-    assert imported_packages(modules, STARTUP_HEAVY) == []
+    code, _, stderr, modules = sfsync_modules("--help", cwd=tmp_path)
+    assert code == 0, stderr
+    assert imported(modules, STARTUP_HEAVY) == []
     assert [m for m in modules if m.startswith("sfsync.cli.") and m != "sfsync.cli._app"] == []
 
 
@@ -199,28 +152,6 @@ def test_the_help_summaries_are_the_commands_own() -> None:
                 name,
                 limit,
             )
-
-
-def test_runs_imports_neither_salesforce_nor_the_work_it_lists(tmp_path: Path) -> None:
-    """``sfsync runs`` reads the warehouse only: no HTTP client, no sync, write-back or report."""
-    from sfsync.config import DatabaseSettings
-    from sfsync.warehouse import open_warehouse, upgrade
-
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
-    warehouse = open_warehouse(DatabaseSettings(url=url), require_head=False, create=True)
-    try:
-        with warehouse.engine.begin() as conn:
-            upgrade(conn)
-    finally:
-        warehouse.dispose()
-    modules = modules_imported_by("runs", env={"SFSYNC_DATABASE_URL": url}, cwd=tmp_path)
-    assert "sfsync.runs_view" in modules  # it did list the runs
-    assert imported_packages(modules, WORK_ONLY) == []
-    assert [
-        m
-        for m in modules
-        if m.startswith("sfsync.cli.") and m not in ("sfsync.cli._app", "sfsync.cli.run")
-    ] == []
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

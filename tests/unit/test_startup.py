@@ -9,9 +9,6 @@ start-up takes is a figure for tests/bench/bench_startup.py, never asserted here
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import pytest
 
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
+from tests.cli_helpers import imported, python, sfsync_modules
 
 # What the config's validation of the rules' settings never needs: the ORM models (and
 # so sqlalchemy.orm), the PostgreSQL dialect, the SQL the rules build over the tables.
@@ -56,50 +54,6 @@ RUNS_NEVER = (
 )
 
 
-def python(
-    code: str, *, env: dict[str, str] | None = None, cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    """``python -c code`` in a fresh process, without the developer's SFSYNC_ settings."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SFSYNC_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env=full_env,
-        cwd=cwd,
-    )
-
-
-def sfsync_modules(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str, set[str]]:
-    """Exit code, stdout, stderr and ``sys.modules`` of a fresh ``sfsync ARGS`` process."""
-    probe = (
-        "import json, sys\n"
-        "from sfsync.cli import main\n"
-        f"sys.argv = ['sfsync', *{list(args)!r}]\n"
-        "code = 0\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code or 0\n"
-        "sys.stdout.flush()\n"
-        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
-        "sys.exit(code)\n"
-    )
-    done = python(probe, env=env, cwd=cwd)
-    stderr, _, modules = done.stderr.rpartition("\nMODULES ")
-    return done.returncode, done.stdout, stderr, set(json.loads(modules))
-
-
-def imported(modules: set[str], packages: tuple[str, ...]) -> list[str]:
-    """The ``packages`` of which ``modules`` holds the package itself or a submodule."""
-    return sorted(
-        p for p in packages if p in modules or any(m.startswith(p + ".") for m in modules)
-    )
-
-
 def warehouse_at_head(tmp_path: Path, url: str | None = None) -> str:
     """A warehouse (SQLite unless ``url``) at this sfsync's head with three recorded runs."""
     from sfsync.warehouse.counts import AuditCounts, RuleTally, SyncCounts
@@ -134,7 +88,14 @@ def test_runs_lists_the_runs_without_alembic_structlog_or_the_work(tmp_path: Pat
     )
     assert code == 0, stderr
     assert stdout.splitlines()[0] == "last 3 runs"
+    assert "sfsync.runs_view" in modules
     assert imported(modules, RUNS_NEVER) == []
+    # No other command's module: only the frame and the module ``runs`` lives in.
+    assert [
+        m
+        for m in modules
+        if m.startswith("sfsync.cli.") and m not in ("sfsync.cli._app", "sfsync.cli.run")
+    ] == []
 
 
 def test_runs_as_json_with_json_logs_imports_no_logging_library(tmp_path: Path) -> None:
