@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sfsync.audit import run_audit
 from sfsync.extract import run_sync
 from sfsync.writeback import run_writeback
 from tests.cli_helpers import run_cli
-from tests.integration.conftest import OrgFactory
+from tests.integration.conftest import OrgFactory, RunningOrg
 from tests.integration.sync_helpers import settle
 from tests.integration.writeback.helpers import cycle, reconfigure, rule_of, sfsync_tasks
 
 REASON = "Customer signs in January; legal review"
+
+
+def waive(org: RunningOrg, rule: str, opportunity_id: str, until: date) -> None:
+    """``sfsync waive RULE OPPORTUNITY --reason REASON --until UNTIL``, which must succeed."""
+    waived = run_cli(
+        "waive", rule, opportunity_id, "--reason", REASON, "--until", until.isoformat(), env=org.env
+    )
+    assert waived.exit_code == 0, waived.output
 
 
 def test_a_waiver_completes_exactly_its_task_with_who_why_and_until(
@@ -29,17 +37,7 @@ def test_a_waiver_completes_exactly_its_task_with_who_why_and_until(
     today = first.plan.today
     until = today + timedelta(days=30)
 
-    waived = run_cli(
-        "waive",
-        "close_date_past",
-        target["WhatId"],
-        "--reason",
-        REASON,
-        "--until",
-        until.isoformat(),
-        env=org.env,
-    )
-    assert waived.exit_code == 0, waived.output
+    waive(org, "close_date_past", target["WhatId"], until)
     cycle(org, warehouse)  # the nightly sync and audit: the finding stays waived
 
     preview = run_writeback(warehouse, org.settings)
@@ -78,17 +76,7 @@ def test_an_expired_waiver_reopens_the_finding_and_a_new_task_follows_renotify_d
         t for t in sfsync_tasks(org.org) if rule_of(t["Subject"]) == "missing_rev_rec_terms"
     )
     until = today + timedelta(days=2)
-    waived = run_cli(
-        "waive",
-        "missing_rev_rec_terms",
-        target["WhatId"],
-        "--reason",
-        REASON,
-        "--until",
-        until.isoformat(),
-        env=org.env,
-    )
-    assert waived.exit_code == 0, waived.output
+    waive(org, "missing_rev_rec_terms", target["WhatId"], until)
     cycle(org, warehouse)
     assert run_writeback(warehouse, org.settings, apply=True).completed == 1
 
