@@ -29,6 +29,7 @@ from sfsync.logging import get_logger
 from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import RunStatus
+from sfsync.warehouse.runs import error_text
 
 if TYPE_CHECKING:
     from sfsync.audit import AuditSummary
@@ -138,7 +139,7 @@ def run(ctx: RunContext, *, apply: bool = False, force: bool = False) -> RunOutc
                 error=str(outcome.error) if outcome.error else None,
             )
         record.status = outcome.status
-        record.error = str(outcome.error) if outcome.error else None
+        record.error = error_text(outcome.error) if outcome.error else None
     return outcome
 
 
