@@ -102,6 +102,7 @@ def admin(org: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
 
 
 def config_for(org: dict[str, Any], warehouse: Path) -> Path:
+    """A config for a new ``warehouse`` on ``org``, its schema created by ``db upgrade``."""
     document = yaml.safe_load(org["config"].read_text())
     document["database"] = {"url": f"sqlite:///{warehouse}"}
     document["sync"] = {
@@ -114,6 +115,12 @@ def config_for(org: dict[str, Any], warehouse: Path) -> Path:
     document["logging"] = {"level": "WARNING"}
     path = warehouse.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(document))
+    subprocess.run(
+        [PY, "-m", "sfsync", "--config", str(path), "db", "upgrade"],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     return path
 
 
@@ -221,12 +228,6 @@ def main() -> None:
     try:
         print(f"{args.size:,} opportunities, {args.latency_ms:g} ms a call, Bulk delay {delay:g} s")
         config = config_for(org, work / "full.db")
-        subprocess.run(
-            [PY, "-m", "sfsync", "--config", str(config), "db", "upgrade"],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
         full = sync(config)
         assert full["exit"] == 0, full
         report("full sync", full, latency, delay)
@@ -238,12 +239,6 @@ def main() -> None:
         report("incremental sync", incremental, latency, delay)
 
         killed_config = config_for(org, work / "killed.db")
-        subprocess.run(
-            [PY, "-m", "sfsync", "--config", str(killed_config), "db", "upgrade"],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
         exits = []
         for point in KILL_POINTS[: args.kills]:
             outcome = sync(killed_config, {"SFSYNC_CRASH_AT": point})
