@@ -187,6 +187,21 @@ def _parse_and_insert(bare: Bare, text: str, insert: Any, commit: Any) -> None:
     bare.cpu_s += time.process_time() - cpu
 
 
+def _copy_tables(select: Any, mark: str, executemany: Any, commit: Any) -> Bare:
+    """Every object table's rows (``select``) as CSV, then timed: parse and insert them
+    (``executemany`` with ``mark`` placeholders) into the copy."""
+    bare = Bare()
+    for table in TABLES:
+        rows = select(f'SELECT * FROM "{table}"').fetchall()
+        if not rows:
+            continue
+        sql = f'INSERT INTO "{table}" VALUES ({",".join([mark] * len(rows[0]))})'
+        text = _as_csv(rows)
+        del rows
+        _parse_and_insert(bare, text, lambda batch, sql=sql: executemany(sql, batch), commit)
+    return bare
+
+
 def bare_sqlite(warehouse: Path, scratch: Path) -> Bare:
     """Parse every object table's rows as CSV and insert them with executemany into an
     empty copy of the schema (tables and indexes, the engine's pragmas)."""
@@ -208,19 +223,7 @@ def bare_sqlite(warehouse: Path, scratch: Path) -> Bare:
     for statement in schema:
         dst.execute(statement)
     dst.commit()
-    bare = Bare()
-    for table in TABLES:
-        rows = src.execute(f'SELECT * FROM "{table}"').fetchall()
-        if not rows:
-            continue
-        marks = ",".join("?" * len(rows[0]))
-        sql = f'INSERT INTO "{table}" VALUES ({marks})'
-        text = _as_csv(rows)
-        del rows
-        _parse_and_insert(
-            bare, text, lambda batch, sql=sql: dst.executemany(sql, batch), dst.commit
-        )
-    return bare
+    return _copy_tables(src.execute, "?", dst.executemany, dst.commit)
 
 
 def bare_postgresql(warehouse_url: str, server: str) -> Bare:
@@ -241,21 +244,12 @@ def bare_postgresql(warehouse_url: str, server: str) -> Bare:
     with empty.engine.begin() as conn:
         upgrade(conn)
     empty.dispose()
-    bare = Bare()
-    with psycopg.connect(dsn(warehouse_url)) as src, psycopg.connect(dsn(target)) as dst:
-        for table in TABLES:
-            rows = src.execute(f'SELECT * FROM "{table}"').fetchall()
-            if not rows:
-                continue
-            marks = ",".join(["%s"] * len(rows[0]))
-            sql = f'INSERT INTO "{table}" VALUES ({marks})'
-            text = _as_csv(rows)
-            del rows
-            with dst.cursor() as cursor:
-                _parse_and_insert(
-                    bare, text, lambda batch, sql=sql: cursor.executemany(sql, batch), dst.commit
-                )
-    return bare
+    with (
+        psycopg.connect(dsn(warehouse_url)) as src,
+        psycopg.connect(dsn(target)) as dst,
+        dst.cursor() as cursor,
+    ):
+        return _copy_tables(src.execute, "%s", cursor.executemany, dst.commit)
 
 
 def bench(
