@@ -70,6 +70,10 @@ class Worker:
         job = self.scheduler.add_job(self._run_job, trigger, id="sfsync-run", name="sfsync run")
         if self.run_now:
             self.scheduler.add_job(self._run_job, id="sfsync-run-now", name="sfsync run (now)")
+        # Idle until a run says otherwise: set before the scheduler starts, since the run
+        # of --now may say ``running`` from its own thread before start() has returned.
+        with self._lock:
+            self.state["status"] = "idle"
         self.scheduler.start()
         log.info(
             "worker.start",
@@ -78,7 +82,7 @@ class Worker:
             apply=self.schedule.apply,
             next_run_at=_when(job.next_run_time),
         )
-        self._set(status="idle")
+        self._write_health()  # now with the next run's time
         while not self.stop.wait(HEALTH_EVERY_S):
             self._write_health()
         log.info("worker.stopping", reason="signal", running=self.state.get("status") == "running")
