@@ -133,6 +133,44 @@ def test_nothing_changed_costs_only_the_overhead_calls(running_org: OrgFactory) 
     assert all(r.upserted == 0 for r in again.objects.values() if r.mode != "reference")
 
 
+def test_a_nightly_window_that_fits_one_page_costs_no_call_of_its_own(
+    running_org: OrgFactory,
+) -> None:
+    """An incremental window's first page comes in the planning composite (where the count
+    used to): a night with a few edits per object costs the two composite calls, nothing else."""
+    org = running_org(300)
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    random_changes(org.org, random.Random(8), updates=40, creates=5)
+    settle()
+    calls_before = org.server.api_calls
+    again = run_sync(warehouse, org.settings)
+    assert again.status == "ok"
+    assert again.objects["Opportunity"].upserted >= 45
+    assert again.objects["Opportunity"].mode == "rest"
+    assert again.api_calls == org.server.api_calls - calls_before == 2
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+def test_a_nightly_window_of_several_pages_goes_on_from_the_first_one(
+    running_org: OrgFactory,
+) -> None:
+    """The window's later pages follow the first page's cursor: one call per further page."""
+    org = running_org(2600, extra={"sync": {"bulk_threshold": 100_000}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    random_changes(org.org, random.Random(9), updates=2300)
+    settle()
+    org.server.clear_requests()
+    again = run_sync(warehouse, org.settings)
+    assert again.status == "ok"
+    assert again.objects["Opportunity"].upserted == 2300
+    assert again.objects["Opportunity"].api_calls == 1  # rows 2,001-2,300
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    queries = [r.param("q") or "" for r in org.server.requests if r.method == "GET"]
+    assert not [q for q in queries if re.search(r"\bFROM Opportunity\b", q)]
+
+
 def test_purged_without_trace_is_found_by_the_id_sweep(running_org: OrgFactory) -> None:
     """A record erased beyond getDeleted's reach is marked deleted by Id reconciliation."""
     org = running_org(200, extra={"sync": {"reconcile_every_days": 0.00001}})
