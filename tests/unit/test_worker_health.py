@@ -72,3 +72,31 @@ def test_a_run_started_at_once_is_still_running_in_the_health_file(
     assert worker.serve() == 0
     assert seen == {"status": "running"}
     assert json.loads(health.read_text())["status"] == "stopped"
+
+
+def test_the_health_file_is_written_from_the_snapshot_no_other_write_can_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads write the file (the health loop, the run). Each takes a snapshot of the
+    state and writes it; were another thread's newer snapshot written in between, the older
+    one would land last (a loaded CI machine showed ``idle`` during a run). So the snapshot
+    and the write happen under one lock that every writer takes."""
+    import sfsync.scheduler as scheduler
+
+    settings = Settings(
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'warehouse.db'}"),
+        schedule=ScheduleSettings(cron="0 2 * * *", health_file=tmp_path / "health.json"),
+    )
+    worker = Worker(settings)
+    held: list[bool] = []
+    atomic = scheduler.atomic_text_file
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        held.append(worker._health_lock.locked())
+        return atomic(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "atomic_text_file", watched)
+    worker._write_health()
+    worker._set(status="running")
+    assert held == [True, True]
+    assert json.loads((tmp_path / "health.json").read_text())["status"] == "running"
