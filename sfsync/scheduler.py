@@ -47,6 +47,8 @@ class Worker:
         self._run_started: float | None = None  # monotonic start of the run in progress
         self.state: dict[str, Any] = {"status": "starting", "runs": 0, "pid": os.getpid()}
         self._lock = threading.Lock()
+        # Held from a health snapshot to its write, so that no older snapshot lands last.
+        self._health_lock = threading.Lock()
         self._health_error: str | None = None  # why the last health write failed
         self.scheduler = BackgroundScheduler(
             timezone=self.schedule.timezone,
@@ -179,22 +181,24 @@ class Worker:
         if path is None:
             return
         job = self.scheduler.get_job("sfsync-run") if self.scheduler.running else None
-        with self._lock:
-            document = {
-                **self.state,
-                "updated_at": _now(),
-                "next_run_at": _when(job.next_run_time) if job else None,
-            }
-            started = self._run_started
-        # How long the run in progress has been going: a stuck run shows, however fresh
-        # the file itself is.
-        document["running_for_s"] = None if started is None else round(time.monotonic() - started)
-        path = Path(path)
         try:
-            # Status only (no org data or secrets), read by monitoring that may run as
-            # another user.
-            with atomic_text_file(path, mode=0o644) as out:
-                out.write(json.dumps(document, default=str, indent=2))
+            with self._health_lock:
+                with self._lock:
+                    document = {
+                        **self.state,
+                        "updated_at": _now(),
+                        "next_run_at": _when(job.next_run_time) if job else None,
+                    }
+                    started = self._run_started
+                # How long the run in progress has been going: a stuck run shows, however
+                # fresh the file itself is.
+                document["running_for_s"] = (
+                    None if started is None else round(time.monotonic() - started)
+                )
+                # Status only (no org data or secrets), read by monitoring that may run as
+                # another user.
+                with atomic_text_file(Path(path), mode=0o644) as out:
+                    out.write(json.dumps(document, default=str, indent=2))
         except OSError as exc:
             if strict:
                 raise
