@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -543,6 +544,7 @@ def _composite(server: DevOrgServer, req: Request) -> Response:
                     )
                 )
                 continue
+            headers = _sub_headers(req, sub.get("httpHeaders"), ref)
             missing: list[str] = []
             url = _substitute(str(sub.get("url", "")), results, missing)
             sub_body = _substitute(sub.get("body"), results, missing)
@@ -551,7 +553,9 @@ def _composite(server: DevOrgServer, req: Request) -> Response:
                     _halted(ref, f"Invalid reference specified. No value for {missing[0]} found.")
                 )
                 continue
-            response = server.dispatch_subrequest(req, str(sub.get("method", "GET")), url, sub_body)
+            response = server.dispatch_subrequest(
+                req, str(sub.get("method", "GET")), url, sub_body, headers=headers
+            )
             payload = response.json()
             results[ref] = payload
             responses.append(
@@ -576,6 +580,35 @@ def _composite(server: DevOrgServer, req: Request) -> Response:
                         )
                     )
     return json_response(200, {"compositeResponse": responses})
+
+
+# Subrequests inherit these from the composite request and may not set them.
+_INHERITED_HEADERS = ("accept", "authorization", "content-type")
+
+
+def _sub_headers(req: Request, extra: Any, ref: str) -> Message:
+    """The composite request's headers with a subrequest's own ``httpHeaders`` on top."""
+    headers = Message()
+    for name, value in req.headers.items():
+        headers[name] = value
+    if extra is None:
+        return headers
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        raise ApiFailure(
+            400, "JSON_PARSER_ERROR", f"httpHeaders of subrequest {ref!r} must map names to strings"
+        )
+    for name, value in extra.items():
+        if name.lower() in _INHERITED_HEADERS:
+            raise ApiFailure(
+                400,
+                "INVALID_INPUT",
+                f"Subrequest {ref!r} may not set the {name} header: it inherits it",
+            )
+        del headers[name]
+        headers[name] = value
+    return headers
 
 
 def _halted(ref: str, message: str) -> dict[str, Any]:

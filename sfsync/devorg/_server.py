@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from email.message import Message
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -619,14 +620,23 @@ class DevOrgServer:
         response.headers.update(self._limit_header())
         return response
 
-    def dispatch_subrequest(self, parent: Request, method: str, url: str, body: Any) -> Response:
-        """A ``/composite`` subrequest: same session, no extra API count, no faults."""
+    def dispatch_subrequest(
+        self,
+        parent: Request,
+        method: str,
+        url: str,
+        body: Any,
+        *,
+        headers: Message | None = None,
+    ) -> Response:
+        """A ``/composite`` subrequest: same session, no extra API count, no faults;
+        ``headers``: the parent's, with the subrequest's own on top."""
         path, query, raw = _rest.split_url(url)
         sub = Request(
             method=method.upper(),
             path=path,
             query=query,
-            headers=parent.headers,
+            headers=parent.headers if headers is None else headers,
             body=_rest.dumps(body) if body is not None else b"",
             raw_query=raw,
             user_id=parent.user_id,

@@ -5,9 +5,12 @@ The shape of a run, in API calls:
 1. ``/limits`` (the budget and the server clock),
 2. one ``/composite`` call describing every object (field lists, types),
 3. one or two ``/composite`` calls with the small reference objects' queries,
-   a ``COUNT()`` per incremental object's window and ``getDeleted`` per object,
+   the first page of each incremental object's window (a ``COUNT()`` instead
+   for a first or full pull, whose window is the whole object) and
+   ``getDeleted`` per object,
 4. the pages themselves: REST (2,000 rows a call) or, above
    ``sync.bulk_threshold`` rows, a Bulk 2.0 job (tens of thousands a call).
+   A nightly window that fits its first page costs no call of its own.
 
 Windows are half-open on the watermark field (``SystemModstamp``, or
 ``CreatedDate`` where an object has none): ``[watermark - lookback, now - lag)``
@@ -279,19 +282,22 @@ def _resolve_plans(
     return plans, skipped
 
 
-def _composite(client: SalesforceClient, requests: list[tuple[str, str]]) -> dict[str, SubResponse]:
-    """GET subrequests packed into as few composite calls as Salesforce allows."""
+def _composite(
+    client: SalesforceClient, requests: list[tuple[str, str]], *, page_size: int | None = None
+) -> dict[str, SubResponse]:
+    """GET subrequests packed into as few composite calls as Salesforce allows (queries
+    answer with pages of ``page_size`` rows)."""
     answers: dict[str, SubResponse] = {}
     chunk: list[tuple[str, str]] = []
     queries = 0
     for ref, path in requests:
         is_query = path.startswith(("query", "queryAll"))
         if len(chunk) == 25 or (is_query and queries == 5):
-            answers.update(client.composite_get(chunk))
+            answers.update(client.composite_get(chunk, page_size=page_size))
             chunk, queries = [], 0
         chunk.append((ref, path))
         queries += is_query
-    answers.update(client.composite_get(chunk))
+    answers.update(client.composite_get(chunk, page_size=page_size))
     return answers
 
 
@@ -330,6 +336,8 @@ class _Syncer:
         self.should_stop = should_stop
         self.full = full
         self._problem_logs: dict[str, int] = {}
+        # Objects whose window's first page (not its count) the planning composite asks for.
+        self._first_pages: set[str] = set()
 
     # ---------------------------------------------------------------- the run
 
@@ -358,7 +366,7 @@ class _Syncer:
         }
         first = [(f"describe:{n}", f"sobjects/{n}/describe") for n in ordered]
         first += self._requests(assumed, states, windows, now)
-        answers = _composite(self.client, first)
+        answers = _composite(self.client, first, page_size=self.sync.page_size)
         plans, skipped = _resolve_plans(self.settings, self.client, ordered, answers)
         sent = dict(first)
         again = [
@@ -367,7 +375,7 @@ class _Syncer:
             if sent.get(ref) != path
         ]
         if again:
-            answers.update(_composite(self.client, again))
+            answers.update(_composite(self.client, again, page_size=self.sync.page_size))
         with self.warehouse.session() as session:
             for name, plan in plans.items():
                 memo = describe_memo(answers[f"describe:{name}"].body, plan.spec, key_field)
@@ -382,7 +390,7 @@ class _Syncer:
                 log.warning("sync.field_skipped", object=plan.name, message=warning)
         # Bulk jobs first, all at once: Salesforce processes them (seconds to minutes on a
         # real org) while the REST and reference objects are pulled; then each job's pages.
-        bulk = [n for n, p in plans.items() if self._uses_bulk(p, answers.get(f"count:{n}"))]
+        bulk = [n for n, p in plans.items() if self._uses_bulk(p, answers.get(f"window:{n}"))]
         self._start_bulk_jobs([plans[n] for n in bulk], states, windows)
         order = [n for n in plans if n not in bulk] + bulk
         run_started = datetime.now(UTC)
@@ -410,13 +418,14 @@ class _Syncer:
                 outcome.seconds = time.monotonic() - clock
                 self.progress.finish(name, outcome)
 
-    def _uses_bulk(self, plan: ObjectPlan, count: SubResponse | None) -> bool:
-        """An incremental object whose window holds more than ``sync.bulk_threshold`` rows."""
-        if plan.spec.mode != "incremental" or not plan.spec.bulk or count is None:
+    def _uses_bulk(self, plan: ObjectPlan, window: SubResponse | None) -> bool:
+        """An incremental object whose window holds more than ``sync.bulk_threshold`` rows
+        (``window``: the answer to its count or first page, both with ``totalSize``)."""
+        if plan.spec.mode != "incremental" or not plan.spec.bulk or window is None:
             return False
-        if count.status >= 300 or not isinstance(count.body, dict):
+        if window.status >= 300 or not isinstance(window.body, dict):
             return False  # the object's own pull reports the error
-        return int(count.body.get("totalSize", 0)) > self.sync.bulk_threshold
+        return int(window.body.get("totalSize", 0)) > self.sync.bulk_threshold
 
     def _start_bulk_jobs(
         self, plans: list[ObjectPlan], states: dict[str, SyncState], windows: dict[str, _Window]
@@ -497,7 +506,8 @@ class _Syncer:
         windows: dict[str, _Window],
         now: datetime,
     ) -> list[tuple[str, str]]:
-        """Reference queries, window counts and getDeleted, as composite GET subrequests."""
+        """Reference queries, each window's first page or count, and getDeleted, as composite
+        GET subrequests."""
         requests: list[tuple[str, str]] = []
         for name, plan in plans.items():
             if plan.spec.mode == "reference":
@@ -506,15 +516,24 @@ class _Syncer:
                 )
                 continue
             assert plan.watermark_field is not None
-            count_soql = soql.count(
-                name, where=[*windows[name].conditions(plan.watermark_field), plan.spec.where]
-            )
-            requests.append((f"count:{name}", _query_path(count_soql, deleted=plan.has_is_deleted)))
+            conditions = windows[name].conditions(plan.watermark_field)
+            if self._first_page_ahead(states[name], windows[name]):
+                query = plan.soql(*conditions)
+                self._first_pages.add(name)
+            else:
+                query = soql.count(name, where=[*conditions, plan.spec.where])
+            requests.append((f"window:{name}", _query_path(query, deleted=plan.has_is_deleted)))
             start = self._deleted_start(states[name], now)
             if start is not None:
                 path = f"sobjects/{name}/deleted/?start={quote(_iso(start))}&end={quote(_iso(now))}"
                 requests.append((f"deleted:{name}", path))
         return requests
+
+    def _first_page_ahead(self, state: SyncState, window: _Window) -> bool:
+        """Whether the planning composite asks for the window's first page (a nightly window,
+        usually small) rather than its count (a first or full pull, or a Bulk job to resume:
+        their first page would be thrown away for the Bulk job's)."""
+        return window.lower is not None and not state.resume
 
     def _deleted_start(self, state: SyncState, now: datetime) -> datetime | None:
         """Where getDeleted should start, or None when it cannot or need not be used."""
@@ -583,10 +602,14 @@ class _Syncer:
         # Where this window ends (a full pull has no upper bound in its query, but rows
         # stamped after this moment changed during the pull all the same).
         upper = window.upper or now - timedelta(seconds=self.sync.lag_s)
-        total = int(answers[f"count:{name}"].raise_for_error(f"count {name}").get("totalSize", 0))
+        answer = answers[f"window:{name}"]
+        body = answer.raise_for_error(f"query {name}")
+        total = int(body.get("totalSize", 0))
         outcome.total = total
+        # The window's first page, when the planning composite brought it.
+        first = body if name in self._first_pages else None
         first_sync = state.watermark is None
-        use_bulk = self._uses_bulk(plan, answers[f"count:{name}"])
+        use_bulk = self._uses_bulk(plan, answer)
         outcome.mode = "bulk" if use_bulk else "rest"
         self.progress.start(name, total, outcome.mode)
         pull_started = datetime.now(UTC)
@@ -606,7 +629,7 @@ class _Syncer:
                     self._save_state(session, name, resume=None)  # that job is of no more use
                 self._pull_rest(plan, window, upper, outcome)
         else:
-            self._pull_rest(plan, window, upper, outcome)
+            self._pull_rest(plan, window, upper, outcome, first=first)
         # Deletes after the pull: a page from an older snapshot (a resumed Bulk job, a cursor)
         # may still carry a record deleted since; marking afterwards wins over it, while a
         # record restored and changed since the deletion keeps its newer stamp and stays live.
@@ -662,9 +685,17 @@ class _Syncer:
         log.info("sync.deleted", object=plan.name, listed=len(deleted), covered_to=str(covered))
 
     def _pull_rest(
-        self, plan: ObjectPlan, window: _Window, ceiling: datetime, outcome: ObjectResult
+        self,
+        plan: ObjectPlan,
+        window: _Window,
+        ceiling: datetime,
+        outcome: ObjectResult,
+        *,
+        first: dict[str, Any] | None = None,
     ) -> None:
         """Pages in ``(watermark, Id)`` order; each commits with the watermark it safely reached.
+
+        ``first``: the window's first page, already fetched; the pull goes on from it.
 
         That watermark is the highest stamp of the page below ``ceiling`` (the window's
         end): a row changed during the pull carries a later stamp at its old position,
@@ -684,8 +715,12 @@ class _Syncer:
             query = plan.soql(*_Window(lower, window.upper).conditions(plan.watermark_field))
             try:
                 pages = self.client.query_pages(
-                    query, include_deleted=plan.has_is_deleted, page_size=self.sync.page_size
+                    query,
+                    include_deleted=plan.has_is_deleted,
+                    page_size=self.sync.page_size,
+                    first=first,
                 )
+                first = None  # a restart queries anew, from where the reading stopped
                 with self._writer(plan, outcome) as writer:
                     for page in prefetched(pages):
                         batch = converter.convert(page.get("records", []), datetime.now(UTC))

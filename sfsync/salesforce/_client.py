@@ -399,13 +399,26 @@ class SalesforceClient:
         self._describes[sobject] = describe
 
     def query_pages(
-        self, soql: str, *, include_deleted: bool = False, page_size: int = 2000
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        page_size: int = 2000,
+        first: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield each page (``totalSize``, ``done``, ``records``) of a query, lazily."""
+        """Yield each page (``totalSize``, ``done``, ``records``) of a query, lazily.
+
+        ``first``: the query's first page, already fetched (in a composite call): the
+        pages go on from its ``nextRecordsUrl`` without querying again.
+        """
         headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
         verb = "queryAll" if include_deleted else "query"
-        page: dict[str, Any] = self.call(
-            verb, lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+        page: dict[str, Any] = (
+            first
+            if first is not None
+            else self.call(
+                verb, lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
+            )
         )
         yield page
         while not page.get("done", True):
@@ -448,23 +461,26 @@ class SalesforceClient:
             params={"start": _iso(start), "end": _iso(end)},
         )
 
-    def composite_get(self, requests_: Sequence[tuple[str, str]]) -> dict[str, SubResponse]:
+    def composite_get(
+        self, requests_: Sequence[tuple[str, str]], *, page_size: int | None = None
+    ) -> dict[str, SubResponse]:
         """Several GETs (describe, query, getDeleted...) for the price of one API call.
 
         ``requests_`` is ``(reference_id, path under /services/data/vXX.X/)``; at most
-        25 per call and 5 of them queries (Salesforce's composite limits).
+        25 per call and 5 of them queries (Salesforce's composite limits). With
+        ``page_size``, each query subrequest asks for pages of that many rows.
         """
         if not requests_:
             return {}
         if len(requests_) > 25:
             raise ValueError("a composite call takes at most 25 subrequests")
-        body = {
-            "allOrNone": False,
-            "compositeRequest": [
-                {"method": "GET", "url": f"{self.base_path}/{path}", "referenceId": ref}
-                for ref, path in requests_
-            ],
-        }
+        subrequests: list[dict[str, Any]] = []
+        for ref, path in requests_:
+            sub: dict[str, Any] = {"method": "GET", "url": f"{self.base_path}/{path}"}
+            if page_size is not None and path.startswith(("query", "queryAll")):
+                sub["httpHeaders"] = {"Sforce-Query-Options": f"batchSize={page_size}"}
+            subrequests.append({**sub, "referenceId": ref})
+        body = {"allOrNone": False, "compositeRequest": subrequests}
         answer = self.rest("composite", "composite", method="POST", data=json.dumps(body))
         return _sub_responses(answer, [ref for ref, _ in requests_])
 

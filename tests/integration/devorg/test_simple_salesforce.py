@@ -487,3 +487,37 @@ def test_versions(server: DevOrgServer) -> None:
         session.get(f"{server.url}/services/data/v25.0/sobjects", headers=headers).status_code
         == 410
     )
+
+
+def test_a_composite_subrequest_sets_its_own_headers_but_not_the_inherited_ones(
+    sf: Salesforce,
+) -> None:
+    """``httpHeaders`` of a subrequest apply to it alone (a query's batch size); Accept,
+    Authorization and Content-Type come from the composite request and may not be set."""
+    version = sf.sf_version
+
+    def composite(headers: dict[str, str] | None) -> requests.Response:
+        sub: dict[str, object] = {
+            "method": "GET",
+            "url": f"/services/data/v{version}/query/?q=SELECT+Id+FROM+Opportunity",
+            "referenceId": "page",
+        }
+        if headers is not None:
+            sub["httpHeaders"] = headers
+        plain = {"method": "GET", "url": sub["url"], "referenceId": "plain"}
+        return sf.session.post(
+            f"{sf.base_url}composite",
+            json={"allOrNone": False, "compositeRequest": [sub, plain]},
+            headers=sf.headers,
+        )
+
+    answer = composite({"Sforce-Query-Options": "batchSize=200"}).json()["compositeResponse"]
+    page, plain = answer[0]["body"], answer[1]["body"]
+    assert page["totalSize"] == plain["totalSize"] > 200
+    assert len(page["records"]) == 200
+    assert page["nextRecordsUrl"]
+    assert len(plain["records"]) == min(plain["totalSize"], 2000)
+    refused = composite({"Authorization": "Bearer someone-else"})
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "INVALID_INPUT"
+    assert "Authorization" in refused.json()[0]["message"]
