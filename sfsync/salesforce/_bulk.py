@@ -148,11 +148,14 @@ class BulkQuery:
         locator: str | None,
     ) -> Iterator[BulkChunk]:
         try:
+            # A job created earlier (ahead of its turn, or by a run that stopped) may be done
+            # by now: it is asked at once. A job created here is given its first pause.
+            fresh = job_id is None
             if job_id is None:
                 job_id = self.create(soql, include_deleted=include_deleted)
                 if on_job is not None:
                     on_job(job_id)
-            self._wait(job_id)
+            self._wait(job_id, pause_first=fresh)
             while True:
                 next_locator: str | None = None
                 for chunk in self._page(job_id, locator):
@@ -185,7 +188,7 @@ class BulkQuery:
     def close(self) -> None:
         self.http.close()
 
-    def _wait(self, job_id: str) -> None:
+    def _wait(self, job_id: str, *, pause_first: bool = True) -> None:
         """Poll until the job completes; past ``timeout_s`` abort it and give it up.
 
         Salesforce itself retries a query job for a long while (up to 15 attempts of
@@ -194,8 +197,11 @@ class BulkQuery:
         """
         delay = self.poll_s
         give_up_at = time.monotonic() + self.timeout_s
+        pause = pause_first
         while True:
-            self.client.pause(min(delay, max(give_up_at - time.monotonic(), 0.0)))
+            if pause:
+                self.client.pause(min(delay, max(give_up_at - time.monotonic(), 0.0)))
+            pause = True
             job = self._json("poll Bulk 2.0 query job", "GET", f"/{job_id}")
             state = job.get("state")
             if state == "JobComplete":

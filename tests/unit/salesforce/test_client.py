@@ -448,6 +448,21 @@ def test_bulk_query_streams_pages_by_locator() -> None:
     assert seen[-1].url.params["locator"] == "MTA"
 
 
+def test_a_job_created_earlier_is_asked_at_once_a_new_one_after_a_pause() -> None:
+    """Jobs created ahead of their turn have had their time: waiting ``poll_s`` before the
+    first poll of each would only add up (one pause per Bulk object of a run)."""
+    page = ('"Id"\n"006A"\n', {"Sforce-Locator": "null", "Sforce-NumberOfRecords": "1"})
+    # job_id -> the requests made before each pause (a new job: its create, then a pause)
+    for job_id, expected in ((None, [1]), ("750xx000000AAAA", [])):
+        transport, seen = bulk_transport([page], states=["JobComplete"])
+        sf = client(httpx_transport=transport)
+        pauses: list[int] = []
+        sf.sleep = lambda _s, seen=seen, pauses=pauses: pauses.append(len(seen))
+        chunks = list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=2.0, job_id=job_id))
+        assert [row["Id"] for c in chunks for row in dicts(c)] == ["006A"]
+        assert pauses == expected, job_id
+
+
 def test_bulk_pages_are_handed_out_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays flat: a big page arrives as chunks, the last one carrying the locator."""
     monkeypatch.setattr("sfsync.salesforce._bulk.CHUNK_ROWS", 2)
