@@ -1,10 +1,12 @@
-"""Commit batches on a writer thread while the next batch is converted.
+"""Write batches on a writer thread while the next batch is converted.
 
 The database drivers release the GIL while SQLite or PostgreSQL works, so the
-conversion of batch N+1 (Python) overlaps the commit of batch N. Batches commit
-one by one, in order, each in its own transaction; at most ``depth`` wait. An
-error on the writer surfaces at the next hand-over or at the end, after which
-nothing more is written: the last committed progress marker stays the truth.
+conversion of batch N+1 (Python) overlaps the writing of batch N. Batches are
+written one by one, in order (what commits when is the ``write`` callable's
+business); at most ``depth`` wait. An error on the writer surfaces at the next
+hand-over or at the end, after which nothing more is written: the last
+committed progress marker stays the truth. ``finish`` runs on the writer thread
+last, whatever happened (to roll back what was left uncommitted).
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ _DONE = object()
 
 
 class OrderedWriter:
-    def __init__(self, commit: Callable[[Any], None], *, depth: int = 1) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Any], None],
+        *,
+        depth: int = 1,
+        finish: Callable[[], None] | None = None,
+    ) -> None:
         self._commit = commit
+        self._finish = finish
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="sfsync-writer", daemon=True)
@@ -32,6 +41,12 @@ class OrderedWriter:
         while True:
             item = self._queue.get()
             if item is _DONE:
+                if self._finish is not None:
+                    try:
+                        self._finish()
+                    except BaseException as exc:
+                        if self._error is None:
+                            self._error = exc
                 return
             if self._error is not None:
                 continue  # drain what is left without writing it

@@ -216,6 +216,35 @@ def test_bulk_path_matches_and_resumes_nothing_left_over(running_org: OrgFactory
         assert all(s.resume is None for s in session.scalars(select(SyncState)))
 
 
+def test_a_bulk_page_commits_once_however_many_chunks_it_arrives_in(
+    running_org: OrgFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks keep memory flat; the page is the unit of commit (with its locator). A
+    transaction per chunk made SQLite rewrite the indexes' hot pages at every chunk."""
+    monkeypatch.setattr("sfsync.salesforce._bulk.CHUNK_ROWS", 100)
+    org = running_org(
+        800, extra={"sync": {"bulk_threshold": 500, "bulk_page_size": 1000, "bulk_poll_s": 0.05}}
+    )
+    commits: list[str] = []
+    monkeypatch.setattr(
+        "sfsync.extract._sync.crash_point",
+        lambda name: commits.append(name) if "page" in name else None,
+    )
+    org.server.clear_requests()
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    assert result.objects["OpportunityHistory"].mode == "bulk"
+    assert result.objects["OpportunityHistory"].upserted > 2000  # pages of 10+ chunks
+    pages = [
+        r
+        for r in org.server.requests
+        if r.method == "GET"
+        and (r.path.endswith("/results") or ("/query" in r.path and "jobs" not in r.path))
+    ]
+    assert len(commits) == len(pages)
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
 def test_every_bulk_job_is_created_before_the_other_objects_are_pulled(
     running_org: OrgFactory,
 ) -> None:
