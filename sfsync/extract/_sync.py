@@ -48,6 +48,7 @@ from sfsync.errors import (
 )
 from sfsync.extract._convert import ConvertedBatch, RowConverter, csv_records
 from sfsync.extract._load import (
+    PageUpsert,
     id_scratch_table,
     mark_deleted,
     mark_missing_deleted,
@@ -819,14 +820,16 @@ class _Syncer:
         page = ExitStack()
         open_page: list[Session] = []
         pending = [0]  # rows written in the open page, counted once it commits
+        rows = PageUpsert(plan.spec.model)
 
         def write(item: tuple[ConvertedBatch, dict[str, Any], bool]) -> None:
             batch, marker, ends = item
             if not open_page:
                 open_page.append(page.enter_context(self.warehouse.session()))
             session = open_page[0]
-            pending[0] += upsert_rows(session, plan.spec.model, batch.rows)
+            pending[0] += rows.add(session, batch.rows)
             if ends:
+                rows.finish(session)
                 values = {k: v for k, v in marker.items() if k == "resume" or v is not None}
                 if values:
                     self._save_state(session, plan.name, **values)
@@ -841,6 +844,7 @@ class _Syncer:
             if open_page:
                 open_page.pop().rollback()
                 page.close()
+                rows.discard()
 
         return OrderedWriter(write, finish=abandon)
 

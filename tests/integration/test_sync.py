@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
@@ -316,9 +317,15 @@ def test_budget_share_stops_before_the_limit(running_org: OrgFactory) -> None:
     assert org.server.api_calls <= 10
 
 
-def test_sfsync_writes_do_not_make_a_deal_look_fresh(running_org: OrgFactory) -> None:
-    """When the integration user edits an opportunity, the last human modification is kept."""
-    org = running_org(100)
+@pytest.mark.postgres
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_sfsync_writes_do_not_make_a_deal_look_fresh(
+    running_org: OrgFactory, dialect: str, request: Any
+) -> None:
+    """When the integration user edits an opportunity, the last human modification is kept
+    (on PostgreSQL through the staged upsert of a page)."""
+    url = request.getfixturevalue("postgres_url") if dialect == "postgresql" else None
+    org = running_org(100, database_url=url)
     warehouse = org.warehouse()
     run_sync(warehouse, org.settings)
     opp_id = org.org.query("SELECT Id FROM Opportunity WHERE IsClosed = false ORDER BY Id LIMIT 1")[
@@ -381,6 +388,43 @@ def test_full_and_incremental_sync_on_postgres(running_org: OrgFactory, postgres
     random_changes(org.org, random.Random(1), updates=40, soft_deletes=5, purges=2, creates=10)
     settle()
     run_sync(warehouse, org.settings)
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_bulk_page_cut_short_and_read_again_is_upserted_once_per_id(
+    running_org: OrgFactory, monkeypatch: pytest.MonkeyPatch, dialect: str, request: Any
+) -> None:
+    """A result page breaks off after some of its chunks were handed out; it is read again
+    and those chunks come twice. On PostgreSQL the page is staged (COPY) and upserted in
+    one statement, which may meet each Id only once."""
+    monkeypatch.setattr("sfsync.salesforce._bulk.CHUNK_ROWS", 100)
+    url = request.getfixturevalue("postgres_url") if dialect == "postgresql" else None
+    org = running_org(
+        800,
+        database_url=url,
+        extra={"sync": {"bulk_threshold": 500, "bulk_page_size": 1000, "bulk_poll_s": 0.05}},
+    )
+    cut: list[str] = []
+
+    def cut_the_first_history_page(phase: str, req: Request, response: Response | None) -> None:
+        if phase != "after" or cut or response is None or not req.path.endswith("/results"):
+            return
+        body = response.body
+        text = body if isinstance(body, bytes) else b"".join(body or [])
+        if text.count(b"\n") < 900:  # not a full page of 1,000 rows
+            response.body = text
+            return
+        response.body = text[: len(text) * 6 // 10]  # 600 of 1,000 rows: 6 chunks handed out
+        cut.append(req.path)
+
+    org.server.add_hook(cut_the_first_history_page)
+    warehouse = org.warehouse()
+    result = run_sync(warehouse, org.settings)
+    assert cut, "no full result page was served"
+    assert result.status == "ok"
+    assert result.objects["OpportunityHistory"].mode == "bulk"
     assert mismatches(org.org, org.settings, warehouse) == {}
 
 
