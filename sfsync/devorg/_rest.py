@@ -588,17 +588,17 @@ _INHERITED_HEADERS = ("accept", "authorization", "content-type")
 
 def _sub_headers(req: Request, extra: Any, ref: str) -> Message:
     """The composite request's headers with a subrequest's own ``httpHeaders`` on top."""
-    headers = Message()
-    for name, value in req.headers.items():
-        headers[name] = value
     if extra is None:
-        return headers
+        return req.headers
     if not isinstance(extra, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
     ):
         raise ApiFailure(
             400, "JSON_PARSER_ERROR", f"httpHeaders of subrequest {ref!r} must map names to strings"
         )
+    headers = Message()
+    for name, value in req.headers.items():
+        headers[name] = value
     for name, value in extra.items():
         if name.lower() in _INHERITED_HEADERS:
             raise ApiFailure(

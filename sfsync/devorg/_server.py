@@ -627,7 +627,7 @@ class DevOrgServer:
         url: str,
         body: Any,
         *,
-        headers: Message | None = None,
+        headers: Message,
     ) -> Response:
         """A ``/composite`` subrequest: same session, no extra API count, no faults;
         ``headers``: the parent's, with the subrequest's own on top."""
@@ -636,7 +636,7 @@ class DevOrgServer:
             method=method.upper(),
             path=path,
             query=query,
-            headers=parent.headers if headers is None else headers,
+            headers=headers,
             body=_rest.dumps(body) if body is not None else b"",
             raw_query=raw,
             user_id=parent.user_id,

@@ -293,7 +293,7 @@ def _composite(
     chunk: list[tuple[str, str]] = []
     queries = 0
     for ref, path in requests:
-        is_query = path.startswith(("query", "queryAll"))
+        is_query = client.is_query_path(path)
         if len(chunk) == 25 or (is_query and queries == 5):
             answers.update(client.composite_get(chunk, page_size=page_size))
             chunk, queries = [], 0
@@ -817,32 +817,34 @@ class _Syncer:
         indexes' hot pages again). A page that never ends (an error, a stop) is rolled
         back; its locator was never stored, so the next run reads it again.
         """
-        page = ExitStack()
-        open_page: list[Session] = []
-        pending = [0]  # rows written in the open page, counted once it commits
+        page = ExitStack()  # holds the open page's session (its transaction)
+        session: Session | None = None
+        pending = 0  # rows written in the open page, counted once it commits
         rows = PageUpsert(plan.spec.model)
 
         def write(item: tuple[ConvertedBatch, dict[str, Any], bool]) -> None:
+            nonlocal session, pending
             batch, marker, ends = item
-            if not open_page:
-                open_page.append(page.enter_context(self.warehouse.session()))
-            session = open_page[0]
-            pending[0] += rows.add(session, batch.rows)
+            if session is None:
+                session = page.enter_context(self.warehouse.session())
+            pending += rows.add(session, batch.rows)
             if ends:
                 rows.finish(session)
                 values = {k: v for k, v in marker.items() if k == "resume" or v is not None}
                 if values:
                     self._save_state(session, plan.name, **values)
-                open_page.clear()
+                session = None
                 page.close()  # commits
-                outcome.upserted += pending[0]
-                pending[0] = 0
+                outcome.upserted += pending
+                pending = 0
                 crash_point("sync.page_committed")
             self.progress.advance(plan.name, len(batch.rows))
 
         def abandon() -> None:
-            if open_page:
-                open_page.pop().rollback()
+            nonlocal session
+            if session is not None:
+                session.rollback()
+                session = None
                 page.close()
                 rows.discard()
 

@@ -411,7 +411,7 @@ class SalesforceClient:
         ``first``: the query's first page, already fetched (in a composite call): the
         pages go on from its ``nextRecordsUrl`` without querying again.
         """
-        headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
+        headers = _query_options(page_size)
         verb = "queryAll" if include_deleted else "query"
         page: dict[str, Any] = (
             first
@@ -461,6 +461,12 @@ class SalesforceClient:
             params={"start": _iso(start), "end": _iso(end)},
         )
 
+    @staticmethod
+    def is_query_path(path: str) -> bool:
+        """Whether a path under ``/services/data/vXX.X/`` is a query (``query``, ``queryAll``):
+        a composite call may hold at most 5 of them."""
+        return path.startswith(("query", "queryAll"))
+
     def composite_get(
         self, requests_: Sequence[tuple[str, str]], *, page_size: int | None = None
     ) -> dict[str, SubResponse]:
@@ -477,8 +483,8 @@ class SalesforceClient:
         subrequests: list[dict[str, Any]] = []
         for ref, path in requests_:
             sub: dict[str, Any] = {"method": "GET", "url": f"{self.base_path}/{path}"}
-            if page_size is not None and path.startswith(("query", "queryAll")):
-                sub["httpHeaders"] = {"Sforce-Query-Options": f"batchSize={page_size}"}
+            if page_size is not None and self.is_query_path(path):
+                sub["httpHeaders"] = _query_options(page_size)
             subrequests.append({**sub, "referenceId": ref})
         body = {"allOrNone": False, "compositeRequest": subrequests}
         answer = self.rest("composite", "composite", method="POST", data=json.dumps(body))
@@ -582,6 +588,11 @@ class SalesforceClient:
     def bearer_headers(self) -> dict[str, str]:
         assert self.session is not None
         return {"Authorization": f"Bearer {self.session.access_token}"}
+
+
+def _query_options(page_size: int) -> dict[str, str]:
+    """The header that asks for query pages of ``page_size`` rows."""
+    return {"Sforce-Query-Options": f"batchSize={page_size}"}
 
 
 def _sub_responses(answer: dict[str, Any], refs: Sequence[str]) -> dict[str, SubResponse]:
