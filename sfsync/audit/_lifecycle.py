@@ -11,8 +11,10 @@ write:
 3. matches without a live finding: a new finding opens;
 4. nothing else is written, so a re-audit with nothing changed changes no row.
 
-Details compare as stored: ``jsonb`` on PostgreSQL (by value), JSON text on
-SQLite (both sides spelled by the same SQL, so the same values are the same text).
+Details compare as stored: on PostgreSQL key by key against the ``jsonb``,
+without building the new document for a finding that keeps its details; on SQLite
+as JSON text (both sides spelled by the same SQL, so the same values are the same
+text). See ``sfsync.warehouse.dialect.json_differs``.
 
 Waived means an active waiver (``until >= as_of``) exists for (rule,
 opportunity): it is decided in SQL from the ``waiver`` table, so a waiver's
@@ -56,7 +58,7 @@ from sfsync.audit._context import AuditContext
 from sfsync.audit._zone import drop_zone, load_zone
 from sfsync.audit.rules import get_rule
 from sfsync.warehouse._engine import Warehouse
-from sfsync.warehouse.dialect import json_object
+from sfsync.warehouse.dialect import json_differs, json_object
 from sfsync.warehouse.models import Finding, Waiver, table_of
 from sfsync.warehouse.types import JsonDocument, UtcDateTime
 
@@ -214,11 +216,13 @@ class FindingMerger:
             opportunity_id: ColumnElement[Any] = _MATCHES.c.opportunity_id
             profile: ColumnElement[Any] = _MATCHES.c.profile
             details: ColumnElement[Any] = _MATCHES.c.details
+            changed = FINDING.c.details != details
             source: Any = _MATCHES
         else:
             opportunity_id = query.c.id
             profile = ctx.profile_column(query.c.scope_value)
             details = json_object(fields, self.dialect)
+            changed = json_differs(FINDING.c.details, fields, self.dialect)
             source = query
         severity = ctx.settings.rule(rule_id).severity
         status = self._status(rule_id)
@@ -226,7 +230,7 @@ class FindingMerger:
         f = FINDING
         differs = or_(
             f.c.id.is_(None),
-            f.c.details != details,
+            changed,
             f.c.profile != profile,
             f.c.severity != severity,
             f.c.settings_hash != settings_hash(profile),

@@ -16,7 +16,19 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Connection, Float, MetaData, Table, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
 
 from sfsync.audit import run_audit
 from sfsync.audit._context import build_context
@@ -24,7 +36,7 @@ from sfsync.audit._zone import load_zone
 from sfsync.audit.rules import get_rule, rule_ids
 from sfsync.config import AuditSettings
 from sfsync.warehouse import Warehouse
-from sfsync.warehouse.dialect import JsonField, json_object
+from sfsync.warehouse.dialect import JsonField, json_differs, json_object
 from sfsync.warehouse.models import Finding
 from sfsync.warehouse.types import JsonDocument
 from tests.integration.audit.load import clear_warehouse, load_org, new_warehouse
@@ -200,5 +212,76 @@ def test_floats_read_back_as_json_dumps_stored_them(db_url: str) -> None:
                     assert not _differences(dumped, got, "x"), (dumped, got)
 
         check()
+    finally:
+        warehouse.dispose()
+
+
+_ROWS: list[dict[str, Any]] = [
+    {"t": "Prove", "i": 3, "f": 50_000.0, "b": True, "o": None},
+    {"t": 'quote " back\\slash', "i": -2, "f": 0.1 + 0.2, "b": False, "o": 7.5},
+    {"t": "Ünïcødé ✓ 中文", "i": 0, "f": 1e16, "b": None, "o": None},
+    {"t": None, "i": None, "f": None, "b": True, "o": 0.0},
+    {"t": "", "i": 10**12, "f": 1.5e-07, "b": False, "o": None},
+    {"t": " ", "i": 1, "f": -3.0, "b": True, "o": 123456789012345.67},
+]
+# Each value to another of its type, or between NULL and a value.
+_CHANGES: dict[str, Any] = {
+    "t": lambda v: "Negotiate" if v is not None else "Prove",
+    "i": lambda v: None if v == 1 else (v or 0) + 1,
+    "f": lambda v: 1234.5678901234567 if v is not None else 0.0,
+    "b": lambda v: True if v is None else (None if v is False else not v),
+    "o": lambda v: 1.0 if v is None else None,
+}
+
+
+def test_a_stored_document_differs_from_its_fields_only_where_a_value_changed(
+    db_url: str,
+) -> None:
+    """``json_differs``: false against the document the same fields built, true as soon
+    as one value (text, integer, float, boolean, an optional key, a constant) changed."""
+    warehouse = new_warehouse(db_url)
+    values = Table(
+        "differ_values",
+        MetaData(),
+        Column("n", Integer, primary_key=True, autoincrement=False),
+        Column("t", String(40)),
+        Column("i", BigInteger),
+        Column("f", Float(precision=53)),
+        Column("b", Boolean),
+        Column("o", Float(precision=53)),
+        Column("stored", JsonDocument()),
+    )
+
+    def fields(today: str = "2024-08-15") -> list[JsonField]:
+        c = values.c
+        return [
+            JsonField("t", c.t),
+            JsonField("i", c.i, "integer"),
+            JsonField("f", c.f, "float"),
+            JsonField("b", c.b, "boolean"),
+            JsonField("o", c.o, "float", omit_if_null=True),
+            JsonField("today", today),
+            JsonField("threshold", 50_000.0),
+        ]
+
+    def differing(conn: Connection, today: str = "2024-08-15") -> list[int]:
+        differs = json_differs(values.c.stored, fields(today), conn.dialect.name)
+        return [n for (n,) in conn.execute(select(values.c.n).where(differs).order_by(values.c.n))]
+
+    try:
+        with warehouse.engine.begin() as conn:
+            values.create(conn)
+            conn.execute(insert(values), [{"n": n, **row} for n, row in enumerate(_ROWS)])
+            conn.execute(values.update().values(stored=json_object(fields(), conn.dialect.name)))
+            assert differing(conn) == []
+            assert differing(conn, today="2024-08-16") == list(range(len(_ROWS)))
+        for key, change in _CHANGES.items():
+            for n, row in enumerate(_ROWS):
+                with warehouse.engine.connect() as conn, conn.begin() as transaction:
+                    conn.execute(
+                        values.update().where(values.c.n == n).values({key: change(row[key])})
+                    )
+                    assert differing(conn) == [n], (key, row[key], change(row[key]))
+                    transaction.rollback()
     finally:
         warehouse.dispose()
