@@ -1,4 +1,5 @@
-"""Fetch the next page while the current one is written.
+"""Calls to Salesforce that overlap: the next page while this one is written, and
+calls that do not depend on each other's answers sent together.
 
 The org (or the network) prepares page N+1 while sfsync converts and commits
 page N. One page is held ahead at most, so memory stays bounded by the page size.
@@ -9,14 +10,17 @@ fetched before it, so everything already received is still committed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["prefetched"]
+__all__ = ["in_parallel", "prefetched"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 _DONE = object()
 
 
@@ -61,3 +65,19 @@ def prefetched(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
             with contextlib.suppress(queue.Empty):
                 slots.get(timeout=0.05)
         worker.join()
+
+
+def in_parallel(call: Callable[[T], R], items: Sequence[T], *, limit: int) -> list[R]:
+    """``[call(item) for item in items]`` with up to ``limit`` calls in flight at once.
+
+    Each call runs in a copy of the caller's context (its log fields go along). All
+    of them finish before this returns; then the first error, in the order of
+    ``items``, is raised, and nothing of an item that failed is returned.
+    """
+    if len(items) <= 1 or limit <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(
+        max_workers=min(limit, len(items)), thread_name_prefix="sfsync-call"
+    ) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, call, item) for item in items]
+    return [future.result() for future in futures]

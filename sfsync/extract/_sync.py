@@ -55,7 +55,7 @@ from sfsync.extract._load import (
     record_snapshots,
     upsert_rows,
 )
-from sfsync.extract._prefetch import prefetched
+from sfsync.extract._prefetch import in_parallel, prefetched
 from sfsync.extract._writer import OrderedWriter
 from sfsync.extract.specs import (
     ObjectPlan,
@@ -288,19 +288,32 @@ def _composite(
     client: SalesforceClient, requests: list[tuple[str, str]], *, page_size: int | None = None
 ) -> dict[str, SubResponse]:
     """GET subrequests packed into as few composite calls as Salesforce allows (queries
-    answer with pages of ``page_size`` rows)."""
-    answers: dict[str, SubResponse] = {}
-    chunk: list[tuple[str, str]] = []
+    answer with pages of ``page_size`` rows), the calls in flight together.
+
+    A run's planning takes two or three calls (5 queries a call); none depends on
+    another's answer, so they cost one round trip rather than one each.
+    """
+    chunks: list[list[tuple[str, str]]] = [[]]
     queries = 0
     for ref, path in requests:
         is_query = client.is_query_path(path)
-        if len(chunk) == 25 or (is_query and queries == 5):
-            answers.update(client.composite_get(chunk, page_size=page_size))
-            chunk, queries = [], 0
-        chunk.append((ref, path))
+        if len(chunks[-1]) == 25 or (is_query and queries == 5):
+            chunks.append([])
+            queries = 0
+        chunks[-1].append((ref, path))
         queries += is_query
-    answers.update(client.composite_get(chunk, page_size=page_size))
+
+    def send(chunk: list[tuple[str, str]]) -> dict[str, SubResponse]:
+        return client.composite_get(chunk, page_size=page_size)
+
+    answers: dict[str, SubResponse] = {}
+    for answered in in_parallel(send, chunks, limit=_COMPOSITES_IN_FLIGHT):
+        answers.update(answered)
     return answers
+
+
+# Planning calls sent together: a run has two or three (5 queries a call).
+_COMPOSITES_IN_FLIGHT = 4
 
 
 @dataclass

@@ -154,6 +154,40 @@ def test_a_nightly_window_that_fits_one_page_costs_no_call_of_its_own(
     assert mismatches(org.org, org.settings, warehouse) == {}
 
 
+def test_the_planning_composites_are_in_flight_together(running_org: OrgFactory) -> None:
+    """Salesforce takes 5 queries a composite call, so a run plans in two; the second does
+    not wait for the first's answer (on a real org, a night's run costs one round trip
+    for its planning, not two). The first call is held until the second arrives."""
+    # Calls that outlast the hold: a failing run waits it out and is not retried.
+    org = running_org(200, extra={"salesforce": {"timeout_s": 120}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    lock = threading.Lock()
+    in_flight: list[int] = [0]
+    most: list[int] = [0]
+    together = threading.Event()
+
+    def hold_until_both(phase: str, req: Request, _response: Response | None) -> None:
+        if not req.path.endswith("/composite"):
+            return
+        with lock:
+            in_flight[0] += 1 if phase == "before" else -1
+            most[0] = max(most[0], in_flight[0])
+            if in_flight[0] >= 2:
+                together.set()
+        if phase == "before":
+            together.wait(60)  # only a failing run waits this out
+
+    remove = org.server.add_hook(hold_until_both)
+    try:
+        again = run_sync(warehouse, org.settings)
+    finally:
+        remove()
+    assert again.status == "ok"
+    assert again.api_calls == 2
+    assert most[0] == 2, "the second planning composite waited for the first's answer"
+
+
 def test_a_nightly_window_of_several_pages_goes_on_from_the_first_one(
     running_org: OrgFactory,
 ) -> None:
