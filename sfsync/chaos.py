@@ -18,7 +18,8 @@ Points of the sync, in the order one run reaches them:
     a page (or Bulk chunk) of rows and its progress marker (watermark, locator)
     were committed together;
 ``sync.object_committed``
-    an incremental object's pull, deletes and final watermark are committed.
+    an incremental object's pull, deletes and final watermark are committed; its
+    live rows are not counted yet.
 
 Points of the write-back, in the order one batch reaches them:
 

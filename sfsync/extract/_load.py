@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -250,11 +251,20 @@ def id_scratch_table(name: str) -> Table:
     )
 
 
-def record_snapshots(session: Session, today: date, now: datetime, touched_since: datetime) -> int:
+def record_snapshots(
+    session: Session,
+    today: date,
+    now: datetime,
+    touched_since: datetime,
+    *,
+    stamped_since: datetime | None = None,
+) -> int:
     """Snapshot open opportunities synced since ``touched_since`` whose close date or stage moved.
 
     One row per opportunity per day, only when the values differ from its latest
     snapshot: the table is a change log, the fallback history for slip metrics.
+    ``stamped_since``: every opportunity synced since then has a SystemModstamp at or
+    after it (the sync's window starts there), so only those are looked at.
     """
     opp = table_of(Opportunity)
     snap = table_of(OpportunitySnapshot)
@@ -283,6 +293,7 @@ def record_snapshots(session: Session, today: date, now: datetime, touched_since
         )
         .where(
             opp.c.synced_at >= touched_since,
+            opp.c.system_modstamp >= stamped_since if stamped_since is not None else true(),
             opp.c.is_deleted.is_(False),
             opp.c.is_closed.is_not(True),
             or_(

@@ -71,7 +71,7 @@ from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse, soql
 from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
-from sfsync.warehouse.models import SyncState, table_of
+from sfsync.warehouse.models import Run, SyncState, table_of
 from sfsync.warehouse.runs import error_text
 
 __all__ = [
@@ -353,6 +353,8 @@ class _Syncer:
         self._problem_logs: dict[str, int] = {}
         # Objects whose window's first page (not its count) the planning composite asks for.
         self._first_pages: set[str] = set()
+        # Objects whose recorded live rows (sync_state.rows) are right as the run starts.
+        self._rows_known: set[str] = set()
 
     # ---------------------------------------------------------------- the run
 
@@ -423,11 +425,11 @@ class _Syncer:
             except (BudgetExhausted, Interrupted):
                 # A clean stop keeps what was committed, snapshots of it included.
                 if name == "Opportunity":
-                    self._snapshot(now, run_started)
+                    self._snapshot(now, run_started, plan, windows.get(name))
                 raise
             else:
                 if name == "Opportunity":
-                    self._snapshot(now, run_started)
+                    self._snapshot(now, run_started, plan, windows.get(name))
             finally:
                 outcome.api_calls = self.client.api_calls - calls
                 outcome.seconds = time.monotonic() - clock
@@ -470,11 +472,25 @@ class _Syncer:
         query = plan.soql(*window.conditions(plan.watermark_field), order=False)
         return query, hashlib.sha256(query.encode()).hexdigest()[:16]
 
-    def _snapshot(self, now: datetime, since: datetime) -> None:
-        """Snapshot the open opportunities this run touched (the slip-metrics fallback)."""
+    def _snapshot(
+        self, now: datetime, since: datetime, plan: ObjectPlan, window: _Window | None
+    ) -> None:
+        """Snapshot the open opportunities this run touched (the slip-metrics fallback).
+
+        Every row this run wrote came from its window (a resumed Bulk job is one of the
+        same window), so it is stamped at or after the window's start: the index on
+        SystemModstamp finds them without reading the table whole.
+        """
+        stamped_since = None
+        if window is not None and plan.watermark_field == "SystemModstamp":
+            stamped_since = window.lower
         with self.warehouse.session() as session:
             captured = record_snapshots(
-                session, now.astimezone(UTC).date(), datetime.now(UTC), since
+                session,
+                now.astimezone(UTC).date(),
+                datetime.now(UTC),
+                since,
+                stamped_since=stamped_since,
             )
         log.info("sync.snapshots", captured=captured)
 
@@ -496,6 +512,13 @@ class _Syncer:
                     session.add(state)
                     found[name] = state
             session.flush()
+            # Every write to an object's table commits with its state row, which names the
+            # run; a run that ends ok has counted the rows of every object it wrote.
+            last_runs = {s.last_run_id for s in found.values() if s.last_run_id is not None}
+            ended_ok = set(
+                session.scalars(select(Run.id).where(Run.id.in_(last_runs), Run.status == "ok"))
+            )
+            self._rows_known = {n for n, s in found.items() if s.last_run_id in ended_ok}
             return found
 
     def _save_state(self, session: Session, name: str, **values: Any) -> None:
@@ -670,9 +693,14 @@ class _Syncer:
             self._save_state(session, name, **values)
         if reconcile:
             self._sweep(plan, outcome)
-        with self.warehouse.session() as session:
-            self._save_state(session, name, rows=self._live_rows(session, plan))
         crash_point("sync.object_committed")
+        # Counting reads the whole table (5 million OpportunityHistory rows at a million
+        # opportunities): only when this run changed it, or the count may be stale (the
+        # run that last changed it did not end ok: killed before it counted, say).
+        wrote = outcome.upserted or outcome.deleted or self.full or first_sync
+        if wrote or name not in self._rows_known:
+            with self.warehouse.session() as session:
+                self._save_state(session, name, rows=self._live_rows(session, plan))
 
     def _needs_sweep(self, state: SyncState, now: datetime) -> bool:
         """An Id sweep when getDeleted cannot cover the gap, and periodically anyway."""
@@ -695,8 +723,9 @@ class _Syncer:
         covered = _maybe_datetime(body.get("latestDateCovered"))
         with self.warehouse.session() as session:
             outcome.deleted += mark_deleted(session, plan.spec.model, deleted, datetime.now(UTC))
-            if covered is not None:
-                self._save_state(session, plan.name, deleted_checked_to=covered)
+            # The state row is written either way: it names the run that changed the table.
+            values = {} if covered is None else {"deleted_checked_to": covered}
+            self._save_state(session, plan.name, **values)
         log.info("sync.deleted", object=plan.name, listed=len(deleted), covered_to=str(covered))
 
     def _pull_rest(
@@ -844,8 +873,8 @@ class _Syncer:
             if ends:
                 rows.finish(session)
                 values = {k: v for k, v in marker.items() if k == "resume" or v is not None}
-                if values:
-                    self._save_state(session, plan.name, **values)
+                # Even without a marker: the state row names the run that wrote the page.
+                self._save_state(session, plan.name, **values)
                 session = None
                 page.close()  # commits
                 outcome.upserted += pending

@@ -7,18 +7,21 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from sfsync.chaos import CRASH_EXIT_CODE
 from sfsync.devorg import FaultSpec
 from sfsync.devorg._http import Request, Response
 from sfsync.extract import run_sync
+from sfsync.extract.specs import object_specs
 from sfsync.formats import soql_quote
-from sfsync.warehouse.models import Opportunity, Run, SyncState
+from sfsync.warehouse.models import Opportunity, Run, SyncState, table_of
 from tests.cli_helpers import run_sfsync
 from tests.integration.conftest import OrgFactory
 from tests.integration.sync_helpers import mismatches, random_changes, settle
@@ -133,6 +136,95 @@ def test_nothing_changed_costs_only_the_overhead_calls(running_org: OrgFactory) 
     # Describes, reference queries, counts and getDeleted: two composite calls, nothing else.
     assert again.api_calls == 2
     assert all(r.upserted == 0 for r in again.objects.values() if r.mode != "reference")
+
+
+_SYNCED_TABLES = ("opportunity", "opportunity_line_item", "opportunity_history", "task", "user")
+
+
+def _whole_table_reads(warehouse: Any, run: Callable[[], Any]) -> dict[str, list[str]]:
+    """The synced tables that ``run`` read whole (SQLite's query plans), by statement."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(
+        _conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
+        if not many and statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE")):
+            seen.append((statement, params))
+
+    event.listen(warehouse.engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(warehouse.engine, "before_cursor_execute", capture)
+    scans: dict[str, list[str]] = {}
+    with warehouse.engine.connect() as conn:
+        for statement, params in seen:
+            for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params):
+                words = str(row[3]).split()
+                if words[0] == "SCAN" and words[1] in _SYNCED_TABLES:
+                    scans.setdefault(words[1], []).append(" ".join(statement.split())[:120])
+    return scans
+
+
+def _live_rows(org: Any, warehouse: Any) -> tuple[dict[str, int | None], dict[str, int]]:
+    """Per object: the live rows ``sync_state`` records, and the live rows there are."""
+    specs = object_specs(org.settings)
+    with warehouse.session() as session:
+        recorded = {s.object: s.rows for s in session.scalars(select(SyncState))}
+        counted = {}
+        for name in recorded:
+            table = table_of(specs[name].model)
+            counted[name] = session.scalar(
+                select(func.count()).select_from(table).where(table.c.is_deleted.is_(False))
+            )
+    return recorded, counted
+
+
+def test_a_night_with_nothing_changed_reads_no_synced_table_whole(
+    running_org: OrgFactory,
+) -> None:
+    """Its cost follows the changes, not the org: at a million opportunities, counting the
+    live rows of OpportunityHistory and finding the opportunities to snapshot read
+    millions of rows a night. The live row counts (``sync_state.rows``) stay right."""
+    # No look-back: a night re-reads no row of the night before (rows stamped within the
+    # look-back of the last window's end are read again, and then counted again).
+    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    assert _whole_table_reads(warehouse, lambda: run_sync(warehouse, org.settings)) == {}
+    settle()  # without a look-back, a change in the second the last window ended is missed
+    random_changes(org.org, random.Random(8), updates=20, soft_deletes=3, creates=4)
+    settle()
+    assert run_sync(warehouse, org.settings).status == "ok"
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    recorded, counted = _live_rows(org, warehouse)
+    assert recorded == counted
+    assert _whole_table_reads(warehouse, lambda: run_sync(warehouse, org.settings)) == {}
+    assert _live_rows(org, warehouse) == (recorded, counted)
+
+
+def test_live_rows_a_killed_run_did_not_count_are_counted_the_next_night(
+    running_org: OrgFactory, tmp_path: Path
+) -> None:
+    """Killed after Opportunity's changes committed, before its rows were counted: the
+    next night reads nothing new for it, and still records the right live rows."""
+    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    settle()  # without a look-back, a change in the second the last window ended is missed
+    random_changes(org.org, random.Random(11), updates=10, soft_deletes=5, creates=6)
+    settle()
+    # User, Product2, then Opportunity reach the point (reference objects never do).
+    killed = sfsync_process(
+        "sync", env=org.env, log=tmp_path / "sync.log", crash_at="sync.object_committed:3"
+    )
+    assert finish(killed) == CRASH_EXIT_CODE
+    again = run_sync(warehouse, org.settings)
+    assert again.status == "ok"
+    assert again.objects["Opportunity"].upserted == again.objects["Opportunity"].deleted == 0
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    recorded, counted = _live_rows(org, warehouse)
+    assert recorded == counted
 
 
 def test_a_nightly_window_that_fits_one_page_costs_no_call_of_its_own(
