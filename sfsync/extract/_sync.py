@@ -284,6 +284,10 @@ def _resolve_plans(
     return plans, skipped
 
 
+# Planning calls sent together: a run has two or three (5 queries a call).
+_COMPOSITES_IN_FLIGHT = 4
+
+
 def _composite(
     client: SalesforceClient, requests: list[tuple[str, str]], *, page_size: int | None = None
 ) -> dict[str, SubResponse]:
@@ -310,10 +314,6 @@ def _composite(
     for answered in in_parallel(send, chunks, limit=_COMPOSITES_IN_FLIGHT):
         answers.update(answered)
     return answers
-
-
-# Planning calls sent together: a run has two or three (5 queries a call).
-_COMPOSITES_IN_FLIGHT = 4
 
 
 @dataclass
@@ -371,6 +371,7 @@ class _Syncer:
         ordered = sync_order(specs, names)
         key_field = self.settings.writeback.task_key_field
         states = self._states(ordered)
+        self._rows_known = self._rows_counted(states)
         now = self.client.server_now()
         upper = now - timedelta(seconds=self.sync.lag_s)
         # A window depends only on the stored state: the same for the assumed and real plans.
@@ -512,14 +513,20 @@ class _Syncer:
                     session.add(state)
                     found[name] = state
             session.flush()
-            # Every write to an object's table commits with its state row, which names the
-            # run; a run that ends ok has counted the rows of every object it wrote.
-            last_runs = {s.last_run_id for s in found.values() if s.last_run_id is not None}
+            return found
+
+    def _rows_counted(self, states: dict[str, SyncState]) -> set[str]:
+        """The objects whose recorded live rows (``sync_state.rows``) are right.
+
+        Every write to an object's table commits with its state row, which names the
+        run; a run that ends ok has counted the rows of every object it wrote.
+        """
+        last_runs = {s.last_run_id for s in states.values() if s.last_run_id is not None}
+        with self.warehouse.session() as session:
             ended_ok = set(
                 session.scalars(select(Run.id).where(Run.id.in_(last_runs), Run.status == "ok"))
             )
-            self._rows_known = {n for n, s in found.items() if s.last_run_id in ended_ok}
-            return found
+        return {name for name, s in states.items() if s.last_run_id in ended_ok}
 
     def _save_state(self, session: Session, name: str, **values: Any) -> None:
         values["updated_at"] = datetime.now(UTC)

@@ -243,9 +243,9 @@ def json_differs(
     SQLite compares the JSON text, both sides spelled by the same SQL. PostgreSQL
     compares key by key, without building a document: each stored value as text
     (``->>``) against the text ``jsonb`` gives the field's value, constants as
-    ``jsonb``. That is a third of the cost of building the document for every row
-    and comparing the two (measured: 0.87 s against 0.54 s for the 105,189 matches
-    of close_date_past at 200,000 opportunities). A key missing from ``stored``
+    ``jsonb``. That costs about a third less than building the document for every
+    row and comparing the two (measured: 0.54 s against 0.87 s for the 105,189
+    matches of close_date_past at 200,000 opportunities). A key missing from ``stored``
     reads as null, and a stored key no field names is not looked at: readers of the
     details do the same (``Rule.parse_details``). A value spelled differently is
     seen as changed, which only rewrites it.
@@ -258,7 +258,7 @@ def json_differs(
     for field in fields:
         key: ColumnElement[str] = literal_column(f"'{field.key}'")
         if not isinstance(field.value, ColumnElement):
-            constant = cast(literal(json.dumps(field.value), Text), JSONB)
+            constant = _jsonb_value(field)
             parts.append(stored.op("->", return_type=JSONB)(key).is_distinct_from(constant))
             continue
         value = field.value

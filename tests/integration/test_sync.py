@@ -255,17 +255,17 @@ def test_the_planning_composites_are_in_flight_together(running_org: OrgFactory)
     warehouse = org.warehouse()
     run_sync(warehouse, org.settings)
     lock = threading.Lock()
-    in_flight: list[int] = [0]
-    most: list[int] = [0]
+    in_flight = most = 0
     together = threading.Event()
 
     def hold_until_both(phase: str, req: Request, _response: Response | None) -> None:
+        nonlocal in_flight, most
         if not req.path.endswith("/composite"):
             return
         with lock:
-            in_flight[0] += 1 if phase == "before" else -1
-            most[0] = max(most[0], in_flight[0])
-            if in_flight[0] >= 2:
+            in_flight += 1 if phase == "before" else -1
+            most = max(most, in_flight)
+            if in_flight >= 2:
                 together.set()
         if phase == "before":
             together.wait(60)  # only a failing run waits this out
@@ -277,7 +277,7 @@ def test_the_planning_composites_are_in_flight_together(running_org: OrgFactory)
         remove()
     assert again.status == "ok"
     assert again.api_calls == 2
-    assert most[0] == 2, "the second planning composite waited for the first's answer"
+    assert most == 2, "the second planning composite waited for the first's answer"
 
 
 def test_a_nightly_window_of_several_pages_goes_on_from_the_first_one(
