@@ -13,6 +13,9 @@ from click.testing import CliRunner
 
 from sfsync.cli import cli
 
+# The modules of the CLI's frame, which every command imports: not a command's module.
+CLI_FRAME = ("sfsync.cli._app", "sfsync.cli._startup")
+
 
 @dataclass
 class Outcome:

@@ -15,6 +15,7 @@ import sys
 import click
 
 from sfsync import __version__
+from sfsync.cli import _startup
 from sfsync.cli._app import SfsyncGroup, global_options, reader_went_away
 from sfsync.errors import EXIT_INTERNAL, EXIT_OK
 from sfsync.logging import redact_text
@@ -72,6 +73,7 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    _startup.starting()
     try:
         cli.main(prog_name="sfsync")
     except SystemExit as done:

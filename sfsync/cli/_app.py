@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
+from sfsync.cli import _startup
 from sfsync.errors import EXIT_OK, SfsyncError, UsageError, exit_code_for
 from sfsync.logging import LogFormat, configure_logging, get_logger, redact_text, register_secrets
 
@@ -89,6 +90,7 @@ class App:
             for warning in loaded.warnings:
                 get_logger().warning("config.warning", message=warning)
             self._loaded = loaded
+            _startup.started()
         return self._loaded
 
     @property

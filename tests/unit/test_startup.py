@@ -8,15 +8,17 @@ start-up takes is a figure for tests/bench/bench_startup.py, never asserted here
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from sfsync.cli._startup import START_UP_THRESHOLD
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
-from tests.cli_helpers import imported, python, sfsync_modules
+from tests.cli_helpers import CLI_FRAME, imported, python, run_cli, sfsync_modules
 
 # What the config's validation of the rules' settings never needs: the ORM models (and
 # so sqlalchemy.orm), the PostgreSQL dialect, the SQL the rules build over the tables.
@@ -94,7 +96,7 @@ def test_runs_lists_the_runs_without_alembic_structlog_or_the_work(tmp_path: Pat
     assert [
         m
         for m in modules
-        if m.startswith("sfsync.cli.") and m not in ("sfsync.cli._app", "sfsync.cli.run")
+        if m.startswith("sfsync.cli.") and m not in (*CLI_FRAME, "sfsync.cli.run")
     ] == []
 
 
@@ -110,6 +112,56 @@ def test_runs_as_json_with_json_logs_imports_no_logging_library(tmp_path: Path) 
     assert [row["kind"] for row in json.loads(stdout)] == ["run", "audit", "sync"]
     assert stderr.strip() == ""
     assert imported(modules, RUNS_NEVER) == []
+
+
+# --------------------------------------------------------------------------- the collector
+
+# `sfsync runs` in a fresh process, reporting the collector's thresholds while the
+# settings are read and after the command, and how many objects were frozen.
+COLLECTOR_PROBE = """
+import gc, json, sys
+import sfsync.config
+from sfsync.cli import main
+
+default = gc.get_threshold()
+during = []
+read_settings = sfsync.config.load_settings
+
+def load_settings(*args, **kwargs):
+    during.append(gc.get_threshold())
+    return read_settings(*args, **kwargs)
+
+sfsync.config.load_settings = load_settings
+sys.argv = ["sfsync", "runs"]
+try:
+    main()
+except SystemExit as done:
+    code = done.code
+report = {"code": code, "default": default, "during": during,
+          "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}
+print(json.dumps(report), file=sys.stderr)
+"""
+
+
+def test_start_up_collects_rarely_and_the_command_as_usual(tmp_path: Path) -> None:
+    """The console entry point: rare collections until the settings are read, then the
+    usual thresholds, with what start-up created frozen out of later collections."""
+    url = warehouse_at_head(tmp_path)
+    done = python(COLLECTOR_PROBE, env={"SFSYNC_DATABASE_URL": url}, cwd=tmp_path)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    assert report["during"] == [[START_UP_THRESHOLD, *report["default"][1:]]]
+    assert report["after"] == report["default"]
+    assert report["frozen"] > 10_000  # the modules, classes and settings of start-up
+
+
+def test_a_command_run_in_process_leaves_the_collector_as_it_is(tmp_path: Path) -> None:
+    """A test or a Python caller invoking the CLI keeps its own collector: nothing frozen."""
+    url = warehouse_at_head(tmp_path)
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    outcome = run_cli("runs", env={"SFSYNC_DATABASE_URL": url})
+    assert outcome.exit_code == 0, outcome.output
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 def test_a_config_warning_is_still_logged_as_json(tmp_path: Path) -> None:
