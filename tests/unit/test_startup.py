@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sfsync.cli._startup import START_UP_THRESHOLD
+from sfsync.cli._startup import START_UP_THRESHOLD, WORK_THRESHOLD
 from sfsync.config import DatabaseSettings
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 from tests.cli_helpers import CLI_FRAME, imported, python, run_cli, sfsync_modules
@@ -143,15 +143,15 @@ print(json.dumps(report), file=sys.stderr)
 """
 
 
-def test_start_up_collects_rarely_and_the_command_as_usual(tmp_path: Path) -> None:
+def test_the_console_process_collects_rarely_while_starting_then_at_the_working_threshold(tmp_path: Path) -> None:
     """The console entry point: rare collections until the settings are read, then the
-    usual thresholds, with what start-up created frozen out of later collections."""
+    working threshold, with what start-up created frozen out of later collections."""
     url = warehouse_at_head(tmp_path)
     done = python(COLLECTOR_PROBE, env={"SFSYNC_DATABASE_URL": url}, cwd=tmp_path)
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["code"] == 0, done.stderr
     assert report["during"] == [[START_UP_THRESHOLD, *report["default"][1:]]]
-    assert report["after"] == report["default"]
+    assert report["after"] == [WORK_THRESHOLD, *report["default"][1:]]
     assert report["frozen"] > 10_000  # the modules, classes and settings of start-up
 
 
