@@ -143,7 +143,9 @@ print(json.dumps(report), file=sys.stderr)
 """
 
 
-def test_the_console_process_collects_rarely_while_starting_then_at_the_working_threshold(tmp_path: Path) -> None:
+def test_the_console_process_collects_rarely_while_starting_then_at_the_working_threshold(
+    tmp_path: Path,
+) -> None:
     """The console entry point: rare collections until the settings are read, then the
     working threshold, with what start-up created frozen out of later collections."""
     url = warehouse_at_head(tmp_path)
