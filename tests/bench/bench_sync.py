@@ -20,13 +20,16 @@ same rows as CSV text and, timed, parse that CSV and insert it with a bare DB-AP
   (``process_time``), and their ratio (issue 17's target: <= 2);
 - the sync process's peak RSS per size (target: about equal across sizes, < 400 MB).
 
-Every figure is measured in the same run, on the same machine.
+Every figure is measured in the same run, on the same machine. The sync's child and
+the timed part of the baseline both collect garbage as the ``sfsync`` command's process
+does (``sfsync/cli/_startup.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import io
 import json
 import math
@@ -36,7 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -48,12 +52,16 @@ sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
 import json, resource, sys, time
+# The collector as the sfsync command sets it (sfsync/cli/_startup.py).
+from sfsync.cli._startup import started, starting
+starting()
 from sfsync.config import load_settings
 from sfsync.warehouse import open_warehouse, upgrade
 from sfsync.extract import run_sync
 from sfsync.logging import configure_logging
 configure_logging("json", level="WARNING")
 settings = load_settings(sys.argv[1], environ={}).settings
+started()
 w = open_warehouse(settings.database, require_head=False, create=True)
 with w.engine.begin() as c:
     upgrade(c)
@@ -187,6 +195,24 @@ def _parse_and_insert(bare: Bare, text: str, insert: Any, commit: Any) -> None:
     bare.cpu_s += time.process_time() - cpu
 
 
+@contextmanager
+def collecting_as_sfsync() -> Iterator[None]:
+    """The collector as in the sfsync command's process (sfsync/cli/_startup.py): what
+    exists so far frozen, the young generation collected every WORK_THRESHOLD objects.
+    The baseline is timed under it too, so that the ratios compare like with like."""
+    from sfsync.cli._startup import WORK_THRESHOLD
+
+    saved = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(WORK_THRESHOLD, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+
+
 def _copy_tables(select: Any, mark: str, executemany: Any, commit: Any) -> Bare:
     """Every object table's rows (``select``) as CSV, then timed: parse and insert them
     (``executemany`` with ``mark`` placeholders) into the copy."""
@@ -198,7 +224,8 @@ def _copy_tables(select: Any, mark: str, executemany: Any, commit: Any) -> Bare:
         sql = f'INSERT INTO "{table}" VALUES ({",".join([mark] * len(rows[0]))})'
         text = _as_csv(rows)
         del rows
-        _parse_and_insert(bare, text, lambda batch, sql=sql: executemany(sql, batch), commit)
+        with collecting_as_sfsync():
+            _parse_and_insert(bare, text, lambda batch, sql=sql: executemany(sql, batch), commit)
     return bare
 
 
