@@ -88,13 +88,19 @@ def tls_context(settings: SalesforceSettings) -> ssl.SSLContext:
     return context
 
 
-def http_client(settings: SalesforceSettings, *, timeout: float | None = None) -> httpx.Client:
+def http_client(
+    settings: SalesforceSettings,
+    *,
+    timeout: float | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> httpx.Client:
     """An httpx client with sfsync's TLS trust and timeouts (env proxies/CA not consulted).
 
     HTTPS only, and its sockets honour the current request's deadline (see ``_transport``).
+    ``tls``: a context from :func:`deadline_context` to share (else one is built).
     """
     return httpx.Client(
-        verify=deadline_context(tls_context(settings)),
+        verify=tls or deadline_context(tls_context(settings)),
         timeout=httpx.Timeout(timeout or settings.timeout_s, connect=min(10.0, settings.timeout_s)),
         trust_env=False,
         headers={"User-Agent": "sfsync", "Sforce-Call-Options": "client=sfsync"},

@@ -19,12 +19,10 @@ import httpx
 
 from sfsync.errors import ApiError, SalesforceUnreachable, SfsyncError
 from sfsync.logging import get_logger
-from sfsync.salesforce._auth import tls_context
 from sfsync.salesforce._errors import classify_response, non_json, parse_body
 from sfsync.salesforce._transport import (
     capped_body,
     deadline,
-    deadline_context,
     refuse_plain_http,
 )
 
@@ -93,7 +91,7 @@ class BulkQuery:
         self.timeout_s = timeout_s
         settings = client.settings
         self.http = httpx.Client(
-            verify=deadline_context(tls_context(settings)),
+            verify=client.tls,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
             trust_env=False,
             headers={"Sforce-Call-Options": "client=sfsync"},

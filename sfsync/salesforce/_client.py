@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +43,7 @@ from sfsync.errors import (
     SfsyncError,
 )
 from sfsync.logging import get_logger
-from sfsync.salesforce._auth import SalesforceSession, login, tls_context
+from sfsync.salesforce._auth import SalesforceSession, http_client, login, tls_context
 from sfsync.salesforce._budget import ApiBudget, parse_limit_info
 from sfsync.salesforce._bulk import BulkChunk, BulkQuery
 from sfsync.salesforce._errors import (
@@ -93,11 +95,11 @@ class _TimeoutSession(requests.Session):
     chunks up to ``max_bytes`` before simple-salesforce parses it.
     """
 
-    def __init__(self, settings: SalesforceSettings) -> None:
+    def __init__(self, settings: SalesforceSettings, tls: ssl.SSLContext) -> None:
         super().__init__()
         self._timeout = (min(10.0, settings.timeout_s), settings.timeout_s)
         self._max_bytes = settings.max_response_mb * 1024 * 1024
-        self.mount("https://", HttpsAdapter(deadline_context(tls_context(settings))))
+        self.mount("https://", HttpsAdapter(tls))
         self.mount("http://", RefusePlainHttp())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
@@ -219,9 +221,16 @@ class SalesforceClient:
         client._build()
         return client
 
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context of every connection this client opens: logins, REST calls and
+        Bulk jobs. Built once, as loading the system's CA certificates takes ~20 ms."""
+        return deadline_context(tls_context(self.settings))
+
     def login(self) -> None:
         if self.session is None or self.session.refreshable:
-            self.session = login(self.settings, sleep=self.pause)
+            with http_client(self.settings, tls=self.tls) as http:
+                self.session = login(self.settings, client=http, sleep=self.pause)
         self._build()
 
     def pause(self, seconds: float) -> None:
@@ -234,7 +243,7 @@ class SalesforceClient:
     def _build(self) -> None:
         assert self.session is not None
         if self._http is None:
-            http = _TimeoutSession(self.settings)
+            http = _TimeoutSession(self.settings, self.tls)
             # Otherwise REQUESTS_CA_BUNDLE / proxy env vars silently override the trust.
             http.trust_env = False
             http.headers["Sforce-Call-Options"] = "client=sfsync"

@@ -519,3 +519,39 @@ def test_each_record_error_code_is_classified_once(code: str, kind: str) -> None
     from sfsync.salesforce import classify_record_error
 
     assert classify_record_error(code) == kind
+
+
+@responses.activate
+def test_a_client_builds_one_tls_context_for_its_logins_calls_and_bulk_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the system's CA certificates takes ~20 ms: a client does it once, however
+    many logins, REST calls and Bulk jobs its run makes."""
+    import ssl
+
+    from sfsync.config import SyncSettings
+
+    built: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(create(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    tokens = iter(["00Dxx!AQ4.first", "00Dxx!AQ4.second"])
+    monkeypatch.setattr(
+        "sfsync.salesforce._client.login", lambda settings, **_: session(token=next(tokens))
+    )
+    expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+    responses.get(f"{BASE}/query/", status=401, json=expired)
+    responses.get(f"{BASE}/query/", json={"totalSize": 0, "done": True, "records": []})
+    page = ('"Id"\n"006A"\n', {"Sforce-Locator": "null", "Sforce-NumberOfRecords": "1"})
+    transport, _ = bulk_transport([page, page], states=["JobComplete", "JobComplete"])
+    settings = SalesforceSettings(client_id="cid", client_secret="secret-value", timeout_s=5)
+    sf = SalesforceClient.connect(settings, SyncSettings(), httpx_transport=transport)
+    sf.query_all("SELECT Id FROM Opportunity")
+    for _ in range(2):
+        list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.0))
+    assert sf.relogins == 1
+    assert len(built) == 1
