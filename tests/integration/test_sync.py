@@ -141,8 +141,14 @@ def test_nothing_changed_costs_only_the_overhead_calls(running_org: OrgFactory) 
 _SYNCED_TABLES = ("opportunity", "opportunity_line_item", "opportunity_history", "task", "user")
 
 
-def _whole_table_reads(warehouse: Any, run: Callable[[], Any]) -> dict[str, list[str]]:
-    """The synced tables that ``run`` read whole (SQLite's query plans), by statement."""
+def _whole_table_reads(
+    warehouse: Any, run: Callable[[], Any], *, rows_only: bool = False
+) -> dict[str, list[str]]:
+    """The synced tables that ``run`` read whole (SQLite's query plans), by statement.
+
+    ``rows_only``: only reads of the rows themselves count, not a scan of a covering
+    index (a few bytes a row, against the row with its ``raw`` document) or of the
+    partial index of the rows marked deleted."""
     seen: list[tuple[str, Any]] = []
 
     def capture(
@@ -161,6 +167,10 @@ def _whole_table_reads(warehouse: Any, run: Callable[[], Any]) -> dict[str, list
         for statement, params in seen:
             for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params):
                 words = str(row[3]).split()
+                if rows_only and (
+                    words[2:4] == ["USING", "COVERING"] or words[-1].endswith("_deleted")
+                ):
+                    continue
                 if words[0] == "SCAN" and words[1] in _SYNCED_TABLES:
                     scans.setdefault(words[1], []).append(" ".join(statement.split())[:120])
     return scans
@@ -201,6 +211,29 @@ def test_a_night_with_nothing_changed_reads_no_synced_table_whole(
     assert recorded == counted
     assert _whole_table_reads(warehouse, lambda: run_sync(warehouse, org.settings)) == {}
     assert _live_rows(org, warehouse) == (recorded, counted)
+
+
+def test_a_night_with_changes_counts_live_rows_without_reading_the_rows(
+    running_org: OrgFactory,
+) -> None:
+    """Counting the live rows of a changed table read every row for its ``is_deleted``:
+    0.035 s for 100,000 opportunities, 0.09 s for 520,000 history rows, a night, on
+    SQLite. Counted as all rows (through the smallest index) less those marked deleted
+    (a partial index that holds only them), the count reads no row."""
+    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    settle()  # without a look-back, a change in the second the last window ended is missed
+    random_changes(org.org, random.Random(9), updates=20, soft_deletes=3, creates=4)
+    settle()
+    changed = _whole_table_reads(
+        warehouse, lambda: run_sync(warehouse, org.settings), rows_only=True
+    )
+    assert changed == {}
+    assert mismatches(org.org, org.settings, warehouse) == {}
+    recorded, counted = _live_rows(org, warehouse)
+    assert recorded == counted
+    assert counted["Opportunity"] < 300 + 4  # soft deletes are not counted
 
 
 def test_live_rows_a_killed_run_did_not_count_are_counted_the_next_night(
