@@ -190,21 +190,32 @@ def _live_rows(org: Any, warehouse: Any) -> tuple[dict[str, int | None], dict[st
     return recorded, counted
 
 
+def _synced_without_look_back(running_org: OrgFactory) -> tuple[Any, Any]:
+    """An org of 300 opportunities and its warehouse after a first sync, with no look-back
+    or lag: a night re-reads no row of the night before (rows stamped within the
+    look-back of the last window's end are read again, and then counted again)."""
+    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
+    warehouse = org.warehouse()
+    run_sync(warehouse, org.settings)
+    return org, warehouse
+
+
+def _change(org: Any, seed: int, **changes: int) -> None:
+    """``random_changes`` in a second of their own, before and after the sync windows."""
+    settle()  # without a look-back, a change in the second the last window ended is missed
+    random_changes(org.org, random.Random(seed), **changes)
+    settle()
+
+
 def test_a_night_with_nothing_changed_reads_no_synced_table_whole(
     running_org: OrgFactory,
 ) -> None:
     """Its cost follows the changes, not the org: at a million opportunities, counting the
     live rows of OpportunityHistory and finding the opportunities to snapshot read
     millions of rows a night. The live row counts (``sync_state.rows``) stay right."""
-    # No look-back: a night re-reads no row of the night before (rows stamped within the
-    # look-back of the last window's end are read again, and then counted again).
-    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
-    warehouse = org.warehouse()
-    run_sync(warehouse, org.settings)
+    org, warehouse = _synced_without_look_back(running_org)
     assert _whole_table_reads(warehouse, lambda: run_sync(warehouse, org.settings)) == {}
-    settle()  # without a look-back, a change in the second the last window ended is missed
-    random_changes(org.org, random.Random(8), updates=20, soft_deletes=3, creates=4)
-    settle()
+    _change(org, 8, updates=20, soft_deletes=3, creates=4)
     assert run_sync(warehouse, org.settings).status == "ok"
     assert mismatches(org.org, org.settings, warehouse) == {}
     recorded, counted = _live_rows(org, warehouse)
@@ -220,12 +231,8 @@ def test_a_night_with_changes_counts_live_rows_without_reading_the_rows(
     0.035 s for 100,000 opportunities, 0.09 s for 520,000 history rows, a night, on
     SQLite. Counted as all rows (through the smallest index) less those marked deleted
     (a partial index that holds only them), the count reads no row."""
-    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
-    warehouse = org.warehouse()
-    run_sync(warehouse, org.settings)
-    settle()  # without a look-back, a change in the second the last window ended is missed
-    random_changes(org.org, random.Random(9), updates=20, soft_deletes=3, creates=4)
-    settle()
+    org, warehouse = _synced_without_look_back(running_org)
+    _change(org, 9, updates=20, soft_deletes=3, creates=4)
     changed = _whole_table_reads(
         warehouse, lambda: run_sync(warehouse, org.settings), rows_only=True
     )
@@ -241,12 +248,8 @@ def test_live_rows_a_killed_run_did_not_count_are_counted_the_next_night(
 ) -> None:
     """Killed after Opportunity's changes committed, before its rows were counted: the
     next night reads nothing new for it, and still records the right live rows."""
-    org = running_org(300, extra={"sync": {"lookback_s": 0, "lag_s": 0}})
-    warehouse = org.warehouse()
-    run_sync(warehouse, org.settings)
-    settle()  # without a look-back, a change in the second the last window ended is missed
-    random_changes(org.org, random.Random(11), updates=10, soft_deletes=5, creates=6)
-    settle()
+    org, warehouse = _synced_without_look_back(running_org)
+    _change(org, 11, updates=10, soft_deletes=5, creates=6)
     # User, Product2, then Opportunity reach the point (reference objects never do).
     killed = sfsync_process(
         "sync", env=org.env, log=tmp_path / "sync.log", crash_at="sync.object_committed:3"
