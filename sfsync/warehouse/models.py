@@ -295,7 +295,9 @@ for _model in OBJECT_MODELS.values():
 
 
 def live_rows(table: Table) -> Select[int]:
-    """The number of ``table``'s rows not marked deleted, read from its indexes alone."""
+    """The number of ``table``'s rows not marked deleted: all rows less those in the
+    partial index of deleted rows (SQLite counts both from indexes alone; PostgreSQL's
+    planner picks its own scan for the first)."""
     every = select(func.count()).select_from(table).scalar_subquery()
     deleted = select(func.count()).select_from(table).where(table.c.is_deleted).scalar_subquery()
     return select(every - deleted)
