@@ -6,15 +6,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from sfsync.audit import _api as audit_api
 from sfsync.audit import list_findings, run_audit, waive_finding
+from sfsync.audit._lifecycle import _RESULT
 from sfsync.config import AuditSettings
 from sfsync.errors import ConfigError, UsageError
 from sfsync.warehouse.models import Finding, Opportunity, OpportunityHistory, Organization, Run
 from tests.integration.audit.conftest import ExamplesWarehouse
-from tests.unit.audit.examples import TODAY
+from tests.integration.audit.load import load_org, new_warehouse
+from tests.unit.audit.examples import TODAY, examples_org
 
 DEFAULTS = AuditSettings()
 
@@ -395,3 +397,54 @@ def test_last_human_assumed_is_said_in_the_details(db_url: str) -> None:
     assert finding.details["last_human_assumed"] is True
     assert finding.details["days_since_last_human_modification"] == 45
     assert finding.details["last_human_modified_by_id"] is None
+
+
+_STAGING = (
+    f"INSERT INTO {_RESULT.name} ",
+    f"CREATE TEMPORARY TABLE {_RESULT.name} ",
+)
+
+
+def _staging_statements(ew: ExamplesWarehouse, rules: list[str]) -> list[tuple[str, Any]]:
+    """The statements of an audit that fill the result table, with their parameters."""
+    staged: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith(_STAGING):
+            staged.append((statement, parameters))
+
+    event.listen(ew.warehouse.engine, "before_cursor_execute", capture)
+    try:
+        run_audit(ew.warehouse, DEFAULTS, as_of=TODAY, rules=rules)
+    finally:
+        event.remove(ew.warehouse.engine, "before_cursor_execute", capture)
+    return staged
+
+
+@pytest.mark.postgres
+def test_each_rule_is_staged_by_a_statement_postgresql_may_run_in_parallel(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL never gives an INSERT ... SELECT parallel workers, and the hand-written
+    query an audit is measured against gets them: the staging is a CREATE TABLE AS,
+    planned as the plain SELECT would be. Forcing parallel plans where they are safe
+    shows which one it is, whatever the (tiny) table sizes."""
+    warehouse = new_warehouse(postgres_url)
+    org, ids = examples_org()
+    load_org(warehouse, org)
+    ew = ExamplesWarehouse(postgres_url, warehouse, org, ids)
+    rules = ["close_date_past", "missing_rev_rec_terms"]
+    staged = _staging_statements(ew, rules)
+    assert len(staged) == len(rules)
+    with warehouse.engine.connect() as conn, conn.begin():
+        force = conn.exec_driver_sql(
+            "SELECT name FROM pg_settings "
+            "WHERE name IN ('debug_parallel_query', 'force_parallel_mode')"
+        ).scalar_one()
+        conn.exec_driver_sql(f"SET LOCAL {force} = on")
+        if any(statement.startswith("INSERT") for statement, _ in staged):
+            _RESULT.create(conn)  # what an INSERT needs to be planned at all
+        for statement, parameters in staged:
+            plan = conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars().all()
+            assert any("Gather" in line for line in plan), "\n".join(plan)
+    warehouse.dispose()
