@@ -285,3 +285,36 @@ def test_a_stored_document_differs_from_its_fields_only_where_a_value_changed(
                     transaction.rollback()
     finally:
         warehouse.dispose()
+
+
+def test_percent_signs_in_values_and_constants_are_written_as_they_are(db_url: str) -> None:
+    """SQLite builds a document with one ``printf``: a "%" in a value or a constant is
+    text, not a directive."""
+    warehouse = new_warehouse(db_url)
+    values = Table("percent_values", MetaData(), Column("t", String(40)), Column("o", String(40)))
+    rows = [{"t": "100% %s %d %%", "o": None}, {"t": "%", "o": "50%"}]
+    fields = [
+        JsonField("t", values.c.t),
+        JsonField("o", values.c.o, omit_if_null=True),
+        JsonField("note", "5% of %s"),
+        JsonField("empty", None),
+    ]
+    try:
+        with warehouse.engine.begin() as conn:
+            values.create(conn)
+            conn.execute(insert(values), rows)
+            built = conn.execute(
+                select(json_object(fields, conn.dialect.name)).order_by(values.c.t.desc())
+            ).scalars()
+            got = list(built)
+    finally:
+        warehouse.dispose()
+    expected = [
+        {"t": r["t"], **({"o": r["o"]} if r["o"] is not None else {}), "note": "5% of %s"}
+        | {"empty": None}
+        for r in rows
+    ]
+    if db_url.startswith("sqlite"):
+        assert got == [json.dumps(e, ensure_ascii=False) for e in expected]
+    else:
+        assert got == expected
