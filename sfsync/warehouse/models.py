@@ -393,6 +393,8 @@ class Finding(Base):
         ),
         Index("ix_finding_opportunity_rule", "opportunity_id", "rule"),
         Index("ix_finding_status_rule", "status", "rule"),
+        # Room on each page for the nightly rewrite of findings (migration 0003).
+        {"postgresql_with": {"fillfactor": 70}},
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import func, insert, inspect, select, text, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from sfsync.config import DatabaseSettings
@@ -85,6 +85,33 @@ def test_a_warehouse_at_0001_upgrades_keeping_its_rows_and_counts_them_from_its_
         assert current_revision(conn) == "0001"
         indexes = {i["name"] for i in inspect(conn).get_indexes("opportunity_history")}
         assert "ix_opportunity_history_deleted" not in indexes
+    warehouse.dispose()
+
+
+def test_0003_leaves_room_on_the_finding_pages_of_postgresql_and_goes_back_down(
+    db_url: str,
+) -> None:
+    """0003 sets finding's fillfactor on PostgreSQL (SQLite has no such setting, and the
+    revision changes nothing there); its downgrade resets it."""
+
+    def fillfactor(conn: Connection) -> list[str]:
+        if conn.dialect.name != "postgresql":
+            return []
+        options = conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE oid = 'finding'::regclass"
+        ).scalar_one()
+        return [o for o in options or [] if o.startswith("fillfactor=")]
+
+    warehouse = upgraded(db_url)
+    postgresql = warehouse.engine.dialect.name == "postgresql"
+    with warehouse.engine.begin() as conn:
+        assert fillfactor(conn) == (["fillfactor=70"] if postgresql else [])
+        command.downgrade(alembic_config(conn), "0002")
+        assert current_revision(conn) == "0002"
+        assert fillfactor(conn) == []
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == ("0002", head_revision())
+        assert fillfactor(conn) == (["fillfactor=70"] if postgresql else [])
     warehouse.dispose()
 
 
