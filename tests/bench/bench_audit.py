@@ -16,11 +16,14 @@ products, snapshots for the 5 % without history) using bulk inserts (SQLite
   ("hand SQL"), and the rule's own query alone ("rule SQL"); on PostgreSQL both
   without JIT, as the audit runs its queries;
 * per rule, ``run_audit(rules=[rule])`` in two scenarios: nothing changed since the
-  last audit (the nightly steady state: evaluate, compare, write nothing), and 10 %
-  of the rule's findings changed (half of those opportunities closed, so their
-  findings resolve; the other half moved to another open stage, so their details
-  change); then the same 10 % changed back (those findings open anew, the others
-  change back), also timed;
+  last audit of the same day (evaluate, compare, write nothing), and 10 % of the
+  rule's findings changed (half of those opportunities closed, so their findings
+  resolve; the other half moved to another open stage, so their details change);
+  then the same 10 % changed back (those findings open anew, the others change
+  back), also timed;
+* three following nights: an audit of all rules as of one, two and three days
+  later, nothing else changed. Most findings are rewritten each night, because
+  their details hold the day's figures (today, days since a change, days open);
 
 and prints seconds, then a table of the ratios run_audit / hand SQL measured in this
 run (target <= 1.5x for every rule on both databases). Not collected by pytest.
@@ -37,12 +40,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from sfsync.audit import run_audit
 from sfsync.audit._calendar import quarter_start, start_of_local_day
@@ -490,8 +494,28 @@ def bench(dialect: str, n: int, seed: int, repeat: int) -> Ratios:
                 f"{len(original):,} changed (resolved {tally.resolved:,})",
                 flush=True,
             )
+        for day in (1, 2, 3):
+            as_of = AS_OF + timedelta(days=day)
+            seconds, night = timed(partial(run_audit, warehouse, SETTINGS, as_of=as_of))
+            print(
+                f"night {day} (as of {as_of}), all rules: {seconds:.2f}s, "
+                f"{_written(warehouse, night.run_id):,} findings written; "
+                + ", ".join(f"{c.rule} {c.seconds:.2f}s" for c in night.rules),
+                flush=True,
+            )
         warehouse.dispose()
     return ratios
+
+
+def _written(warehouse: Warehouse, run_id: int | None) -> int:
+    """Findings an audit opened or rewrote (it stamps them with its run)."""
+    finding = Finding.__table__
+    with warehouse.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(finding.c.last_seen_run_id == run_id)
+            ).scalar_one()
+        )
 
 
 def print_ratios(n: int, results: dict[str, Ratios]) -> None:
