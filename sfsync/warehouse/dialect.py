@@ -198,6 +198,7 @@ def iso_instant(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
 # --------------------------------------------------------------------------- JSON documents
 
 JsonKind = Literal["text", "integer", "float", "boolean"]
+MAX_JSON_KEYS = 50
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -233,6 +234,10 @@ def json_object(fields: Sequence[JsonField], dialect: str) -> ColumnElement[Any]
     for field in fields:
         if field.omit_if_null and not isinstance(field.value, ColumnElement):
             raise ValueError(f"JSON key {field.key!r}: only a SQL value can be optional")
+    if len(fields) > MAX_JSON_KEYS:
+        # PostgreSQL's jsonb_build_object takes 100 arguments, two a key; SQLite's printf
+        # takes 127.
+        raise ValueError(f"a JSON object built in SQL has at most {MAX_JSON_KEYS} keys")
     if is_postgresql(dialect):
         return _jsonb_object(fields)
     return _sqlite_json_object(fields)

@@ -14,6 +14,7 @@ import math
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    literal_column,
     select,
 )
 
@@ -318,3 +320,23 @@ def test_percent_signs_in_values_and_constants_are_written_as_they_are(db_url: s
         assert got == [json.dumps(e, ensure_ascii=False) for e in expected]
     else:
         assert got == expected
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([JsonField("not-a-name", 1)], "is not a plain name"),
+        ([JsonField("a", literal_column("x"), omit_if_null=True)], "first key"),
+        (
+            [JsonField("a", 1), JsonField("b", None, omit_if_null=True)],
+            "'b': only a SQL value can be optional",
+        ),
+        ([JsonField(f"k{n}", literal_column("x")) for n in range(51)], "at most 50 keys"),
+    ],
+)
+def test_a_json_object_the_database_cannot_build_is_refused_by_name(
+    dialect: str, fields: list[JsonField], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        json_object(fields, dialect)
