@@ -141,10 +141,10 @@ def slip_select(
     history of closed deals (a third of it in the benchmark's org) is the costliest
     part of the query. The snapshots are few; filtering them costs more than it saves.
     """
-    conditions = [OPP.c.is_deleted.is_(False), OPP.c.created_date < ctx.created_before]
+    wanted = [OPP.c.is_deleted.is_(False), OPP.c.created_date < ctx.created_before]
     if open_only:
-        conditions.append(OPP.c.is_closed == false())
-    scope = select(OPP.c.id).where(*conditions).correlate(None) if open_only else None
+        wanted.append(OPP.c.is_closed == false())
+    scope = select(OPP.c.id).where(*wanted).correlate(None) if open_only else None
     history = _history_aggregate(ctx, dialect, scope)
     snapshots = _snapshot_aggregate(ctx, dialect)
     current = month_key(OPP.c.close_date, dialect)
@@ -155,6 +155,7 @@ def slip_select(
         (has_snapshots, snapshots.c.extensions + case((current > snapshots.c.last_m, 1), else_=0)),
         else_=0,
     )
+    conditions = list(wanted)
     if min_extensions is not None:
         conditions.append(extensions >= min_extensions)
     return (

@@ -13,6 +13,7 @@ from sfsync.audit import list_findings, run_audit, waive_finding
 from sfsync.audit._lifecycle import _RESULT
 from sfsync.config import AuditSettings
 from sfsync.errors import ConfigError, UsageError
+from sfsync.warehouse import Warehouse
 from sfsync.warehouse.models import Finding, Opportunity, OpportunityHistory, Organization, Run
 from tests.integration.audit.conftest import ExamplesWarehouse
 from tests.integration.audit.load import load_org, new_warehouse
@@ -406,7 +407,7 @@ _STAGING = (
 )
 
 
-def _staging_statements(ew: ExamplesWarehouse, rules: list[str]) -> list[tuple[str, Any]]:
+def _staging_statements(warehouse: Warehouse, rules: list[str]) -> list[tuple[str, Any]]:
     """The statements of an audit that fill the result table, with their parameters."""
     staged: list[tuple[str, Any]] = []
 
@@ -414,11 +415,11 @@ def _staging_statements(ew: ExamplesWarehouse, rules: list[str]) -> list[tuple[s
         if statement.startswith(_STAGING):
             staged.append((statement, parameters))
 
-    event.listen(ew.warehouse.engine, "before_cursor_execute", capture)
+    event.listen(warehouse.engine, "before_cursor_execute", capture)
     try:
-        run_audit(ew.warehouse, DEFAULTS, as_of=TODAY, rules=rules)
+        run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=rules)
     finally:
-        event.remove(ew.warehouse.engine, "before_cursor_execute", capture)
+        event.remove(warehouse.engine, "before_cursor_execute", capture)
     return staged
 
 
@@ -431,11 +432,9 @@ def test_each_rule_is_staged_by_a_statement_postgresql_may_run_in_parallel(
     planned as the plain SELECT would be. Forcing parallel plans where they are safe
     shows which one it is, whatever the (tiny) table sizes."""
     warehouse = new_warehouse(postgres_url)
-    org, ids = examples_org()
-    load_org(warehouse, org)
-    ew = ExamplesWarehouse(postgres_url, warehouse, org, ids)
+    load_org(warehouse, examples_org()[0])
     rules = ["close_date_past", "missing_rev_rec_terms"]
-    staged = _staging_statements(ew, rules)
+    staged = _staging_statements(warehouse, rules)
     assert len(staged) == len(rules)
     with warehouse.engine.connect() as conn, conn.begin():
         force = conn.exec_driver_sql(
@@ -451,7 +450,7 @@ def test_each_rule_is_staged_by_a_statement_postgresql_may_run_in_parallel(
     warehouse.dispose()
 
 
-def _finding_pages(warehouse: Any) -> dict[int, int]:
+def _finding_pages(warehouse: Warehouse) -> dict[int, int]:
     """Finding id -> the heap page its live version is on (PostgreSQL)."""
     with warehouse.engine.connect() as conn:
         rows = conn.exec_driver_sql(
