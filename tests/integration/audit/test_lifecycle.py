@@ -485,3 +485,95 @@ def test_a_nightly_audit_rewrites_most_findings_on_their_own_page_on_postgresql(
     assert set(after) == set(before)
     stayed = sum(after[finding_id] == page for finding_id, page in before.items())
     assert stayed >= len(before) // 3, f"{stayed} of {len(before)} stayed on their page"
+
+
+def _statements(warehouse: Warehouse, audit: Any) -> list[str]:
+    """Every statement ``audit()`` sends, in order."""
+    sent: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(warehouse.engine, "before_cursor_execute", capture)
+    try:
+        audit()
+    finally:
+        event.remove(warehouse.engine, "before_cursor_execute", capture)
+    return sent
+
+
+def test_an_audit_reads_no_more_of_finding_than_the_rules_it_runs(
+    examples_warehouse: ExamplesWarehouse,
+) -> None:
+    """The finding table holds every rule's findings, resolved ones included, and only
+    grows. An audit of one rule with nothing changed must not read all of it: no count of
+    the whole table (it cost 0.15 s of a 0.7 s audit at 1,000,000 opportunities on
+    PostgreSQL), and no second read of the rule's live findings to count them by status
+    and severity after the merge (0.17 s for stale_last_modified's 175,000): the merge
+    has them all in hand."""
+    ew = examples_warehouse
+    run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
+    before = finding_rows(ew)
+    sent = _statements(
+        ew.warehouse,
+        lambda: run_audit(ew.warehouse, DEFAULTS, as_of=TODAY, rules=["missing_rev_rec_terms"]),
+    )
+    assert finding_rows(ew) == before
+    whole = [s for s in sent if s.endswith("FROM finding") and "count(" in s]
+    tallies = [s for s in sent if "FROM finding" in s and "GROUP BY" in s]
+    assert whole == [], whole
+    assert tallies == [], tallies
+
+
+def _planned(warehouse: Warehouse) -> tuple[float, int]:
+    """``finding``'s row count and pages as its statistics last recorded them."""
+    with warehouse.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT reltuples, relpages FROM pg_class WHERE oid = 'finding'::regclass"
+        ).one()
+    return float(row[0]), int(row[1])
+
+
+@pytest.mark.postgres
+def test_an_audit_refreshes_the_statistics_of_finding_when_it_has_grown(
+    postgres_url: str,
+) -> None:
+    """The staging joins every match to ``finding``: with statistics from when the table
+    was a tenth of its size the planner picks nested scans (26 s instead of 0.3 s at
+    50,000 opportunities). The audit analyzes the table when it is new, or when its
+    pages are off by more than a tenth from what the statistics recorded, and not
+    otherwise."""
+    org = Org.standard()
+    for n in range(400):
+        org.opportunity(stage="Qualify", close_date=date(2024, 3, 1) + timedelta(days=n % 60))
+    warehouse = new_warehouse(postgres_url)
+    load_org(warehouse, org)
+    assert _planned(warehouse)[0] < 0  # never analyzed
+    run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["close_date_past"])
+    # The first audit analyzed the table it found empty; its own 400 findings are
+    # more than a tenth of that, so the next audit analyzes again.
+    run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["close_date_past"])
+    tuples, pages = _planned(warehouse)
+    assert tuples == 400
+    assert pages > 0
+
+    def analyzes(as_of: date) -> bool:
+        sent = _statements(
+            warehouse,
+            lambda: run_audit(warehouse, DEFAULTS, as_of=as_of, rules=["close_date_past"]),
+        )
+        return "ANALYZE finding" in sent
+
+    assert not analyzes(TODAY)  # nothing changed
+    with warehouse.engine.begin() as conn:  # the table grows to more than twice its size
+        conn.exec_driver_sql(
+            "INSERT INTO finding (rule, opportunity_id, status, profile, severity, details, "
+            "settings_hash, opened_run_id, opened_at, opened_as_of) "
+            "SELECT 'stale_last_modified', opportunity_id, 'resolved', profile, severity, "
+            "details, settings_hash, opened_run_id, opened_at, opened_as_of FROM finding, "
+            "generate_series(1, 2)"
+        )
+    assert analyzes(TODAY)
+    assert _planned(warehouse)[0] == 1200
+    assert not analyzes(TODAY)
+    warehouse.dispose()
