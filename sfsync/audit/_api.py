@@ -24,7 +24,6 @@ from sfsync.audit._lifecycle import (
     FINDING,
     FindingMerger,
     RuleMerge,
-    live_counts,
     no_jit,
     write_transaction,
 )
@@ -204,7 +203,6 @@ def _audit(
             started = time.perf_counter()
             merged[rule] = merger.merge(rule)
             seconds[rule] = time.perf_counter() - started
-        counts = live_counts(conn, ctx.rules)
         merger.close()
         if then is not None:
             then(conn)
@@ -212,22 +210,20 @@ def _audit(
     by_severity: dict[str, int] = {}
     for rule in ctx.rules:
         severity = ctx.settings.rule(rule).severity
-        open_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "open")
-        waived_n = sum(n for (r, st, _), n in counts.items() if r == rule and st == "waived")
+        m = merged[rule]
         per_rule.append(
             RuleCounts(
                 rule=rule,
                 severity=severity,
-                open=open_n,
-                new=merged[rule].new,
-                resolved=merged[rule].resolved,
-                waived=waived_n,
+                open=m.live - m.waived,
+                new=m.new,
+                resolved=m.resolved,
+                waived=m.waived,
                 seconds=round(seconds[rule], 6),
             )
         )
-    for (_, status, level), n in counts.items():
-        if status == "open":
-            by_severity[level] = by_severity.get(level, 0) + n
+        if m.live > m.waived:
+            by_severity[severity] = by_severity.get(severity, 0) + m.live - m.waived
     return AuditSummary(
         run_id=run_id,
         recorded=then is None,

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, update
 
-from sfsync.audit import _api as audit_api
 from sfsync.audit import list_findings, run_audit, waive_finding
-from sfsync.audit._lifecycle import _RESULT
+from sfsync.audit._lifecycle import _RESULT, FindingMerger
 from sfsync.config import AuditSettings
 from sfsync.errors import ConfigError, UsageError
 from sfsync.warehouse import Warehouse
@@ -279,7 +278,8 @@ def test_a_crash_mid_audit_leaves_the_previous_state(
     def crash(*_: Any, **__: Any) -> Any:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(audit_api, "live_counts", crash)
+    # After every rule has merged, before the transaction commits.
+    monkeypatch.setattr(FindingMerger, "close", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         run_audit(ew.warehouse, DEFAULTS, as_of=TODAY)
     assert finding_rows(ew) == before
