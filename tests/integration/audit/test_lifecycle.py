@@ -577,3 +577,50 @@ def test_an_audit_refreshes_the_statistics_of_finding_when_it_has_grown(
     assert _planned(warehouse)[0] == 1200
     assert not analyzes(TODAY)
     warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_the_findings_a_night_writes_fire_no_trigger_on_postgresql(postgres_url: str) -> None:
+    """Each night rewrites most findings (their details hold the day's figures), and
+    opens and resolves some. A foreign key checks each written row against its parent
+    with a trigger: the references to ``run`` cost 7 µs a row, 26 s against 33 s for a
+    night at 1,000,000 opportunities. ``run`` is an append-only log and the audit writes
+    only the run it created before it began, so finding keeps no such key."""
+    org = Org.standard()
+    opportunities = [
+        org.opportunity(stage="Qualify", close_date=date(2024, 3, 1) + timedelta(days=n))
+        for n in range(20)
+    ]
+    warehouse = new_warehouse(postgres_url)
+    load_org(warehouse, org)
+    run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["close_date_past"])
+    with warehouse.engine.begin() as conn:  # the next day: one fixed, the rest rewritten
+        conn.execute(
+            update(Opportunity)
+            .where(Opportunity.id == opportunities[0])
+            .values(close_date=TODAY + timedelta(days=30))
+        )
+    triggers: list[str] = []
+
+    def explain(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
+        if statement.startswith(("UPDATE finding", "INSERT INTO finding")):
+            return f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+        return statement, parameters
+
+    def collect(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("EXPLAIN (ANALYZE, FORMAT JSON)"):
+            (plan,) = cursor.fetchone()[0]
+            triggers.extend(t["Trigger Name"] for t in plan.get("Triggers", []))
+            written.append(plan["Plan"]["Plans"][0]["Actual Rows"])
+
+    written: list[int] = []
+    event.listen(warehouse.engine, "before_cursor_execute", explain, retval=True)
+    event.listen(warehouse.engine, "after_cursor_execute", collect)
+    try:
+        run_audit(warehouse, DEFAULTS, as_of=TODAY + timedelta(days=1), rules=["close_date_past"])
+    finally:
+        event.remove(warehouse.engine, "before_cursor_execute", explain)
+        event.remove(warehouse.engine, "after_cursor_execute", collect)
+    warehouse.dispose()
+    assert sorted(written) == [1, 19], written  # one resolved, nineteen rewritten
+    assert triggers == []
