@@ -25,6 +25,19 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     return False
 
 
+def _for_dialect(dialect: str):  # type: ignore[no-untyped-def]
+    """Leave out of the comparison what the models declare for another dialect only
+    (``.ddl_if(dialect=...)``, e.g. finding's keys to run, kept on SQLite alone)."""
+
+    def include(
+        obj: object, _name: str | None, _type: str, reflected: bool, _other: object
+    ) -> bool:
+        only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return reflected or only is None or only == dialect
+
+    return include
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -32,6 +45,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=_render_item,
+        include_object=_for_dialect(connection.dialect.name),
     )
 
 

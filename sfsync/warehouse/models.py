@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -360,6 +361,21 @@ class RunLock(Base):
     heartbeat_at: Mapped[datetime]
 
 
+def _run_references() -> list[ForeignKeyConstraint]:
+    """finding's references to ``run``, declared on SQLite only (migration 0004).
+
+    A key is checked per row written, and a night rewrites most findings. On
+    PostgreSQL the check is a trigger, about 7 µs a row (a night at 1,000,000
+    opportunities 33 s against 26 s without); SQLite's own costs nothing measurable.
+    """
+    return [
+        ForeignKeyConstraint([column], ["run.id"], name=f"fk_finding_{column}_run").ddl_if(
+            dialect="sqlite"
+        )
+        for column in ("opened_run_id", "resolved_run_id", "last_seen_run_id")
+    ]
+
+
 class Finding(Base):
     """One occurrence of a rule holding for an opportunity, from opening to resolution."""
 
@@ -373,9 +389,10 @@ class Finding(Base):
     severity: Mapped[str] = mapped_column(String(8))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     settings_hash: Mapped[str] = mapped_column(String(64))
-    opened_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
-    resolved_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
-    last_seen_run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    # The runs that opened, last saw and resolved it (see _run_references).
+    opened_run_id: Mapped[int | None]
+    resolved_run_id: Mapped[int | None]
+    last_seen_run_id: Mapped[int | None]
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     opened_as_of: Mapped[date | None]
@@ -393,6 +410,7 @@ class Finding(Base):
         ),
         Index("ix_finding_opportunity_rule", "opportunity_id", "rule"),
         Index("ix_finding_status_rule", "status", "rule"),
+        *_run_references(),
         # Room on each page for the nightly rewrite of findings (migration 0003).
         {"postgresql_with": {"fillfactor": 70}},
     )

@@ -115,6 +115,55 @@ def test_0003_leaves_room_on_the_finding_pages_of_postgresql_and_goes_back_down(
     warehouse.dispose()
 
 
+def test_0004_drops_the_keys_of_finding_to_run_on_postgresql_and_goes_back_down(
+    db_url: str,
+) -> None:
+    """0004 drops finding's three foreign keys to run on PostgreSQL, where each is a
+    trigger per row written; SQLite keeps them (their check costs nothing measurable
+    there). The downgrade puts them back, and the rows written meanwhile satisfy them."""
+
+    def keys(conn: Connection) -> set[str]:
+        return {
+            str(fk["name"])
+            for fk in inspect(conn).get_foreign_keys("finding")
+            if fk["referred_table"] == "run"
+        }
+
+    every = {
+        f"fk_finding_{c}_run" for c in ("opened_run_id", "resolved_run_id", "last_seen_run_id")
+    }
+    warehouse = upgraded(db_url)
+    postgresql = warehouse.engine.dialect.name == "postgresql"
+    with warehouse.engine.begin() as conn:
+        assert keys(conn) == (set() if postgresql else every)
+        run_id = conn.execute(
+            insert(table_of(Run))
+            .values(kind="audit", status="ok", started_at=datetime.now(UTC), counts={})
+            .returning(table_of(Run).c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(table_of(Finding)).values(
+                rule="close_date_past",
+                opportunity_id="006000000000000001",
+                status="open",
+                profile="global",
+                severity="error",
+                details={},
+                settings_hash="h",
+                opened_run_id=run_id,
+                last_seen_run_id=run_id,
+                opened_at=datetime.now(UTC),
+            )
+        )
+        command.downgrade(alembic_config(conn), "0003")
+        assert current_revision(conn) == "0003"
+        assert keys(conn) == every
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == ("0003", head_revision())
+        assert keys(conn) == (set() if postgresql else every)
+    warehouse.dispose()
+
+
 def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
     warehouse = upgraded(db_url)
     berlin = timezone(timedelta(hours=2))
