@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from sfsync.config import DatabaseSettings
@@ -85,6 +86,38 @@ def test_a_warehouse_at_0001_upgrades_keeping_its_rows_and_counts_them_from_its_
         assert current_revision(conn) == "0001"
         indexes = {i["name"] for i in inspect(conn).get_indexes("opportunity_history")}
         assert "ix_opportunity_history_deleted" not in indexes
+    warehouse.dispose()
+
+
+def test_an_upgrade_that_dies_half_way_leaves_the_schema_as_it_was(db_url: str) -> None:
+    """A container killed during `sfsync db upgrade` (0002 builds its indexes for about
+    12 s at 1,000,000 opportunities) must leave the revision it started from, whole:
+    on SQLite the DDL ran outside any transaction, so the indexes built before the
+    kill stayed, the revision did not move, and every later upgrade failed on an index
+    that already exists."""
+    warehouse = open_warehouse(DatabaseSettings(url=db_url), require_head=False, create=True)
+    with warehouse.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    built: list[str] = []
+
+    def die_on_the_third_index(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("CREATE INDEX ix_") and "_deleted" in statement:
+            built.append(statement)
+            if len(built) == 3:
+                raise KeyboardInterrupt("killed")
+
+    event.listen(warehouse.engine, "before_cursor_execute", die_on_the_third_index)
+    try:
+        with pytest.raises(KeyboardInterrupt), warehouse.engine.begin() as conn:
+            upgrade(conn)
+    finally:
+        event.remove(warehouse.engine, "before_cursor_execute", die_on_the_third_index)
+    with warehouse.engine.begin() as conn:
+        assert current_revision(conn) == "0001"
+        indexes = {i["name"] for i in inspect(conn).get_indexes("organization")}
+        assert "ix_organization_deleted" not in indexes
+    with warehouse.engine.begin() as conn:
+        assert upgrade(conn) == ("0001", head_revision())
     warehouse.dispose()
 
 
