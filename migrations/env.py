@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from sfsync.warehouse.migrate import begin_for_ddl
 from sfsync.warehouse.models import Base
 
 target_metadata = Base.metadata
@@ -39,6 +40,7 @@ def _for_dialect(dialect: str):  # type: ignore[no-untyped-def]
 
 
 def _configure(connection: Connection) -> None:
+    begin_for_ddl(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

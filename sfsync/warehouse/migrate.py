@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, inspect, text
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEAD_REVISION",
     "alembic_config",
+    "begin_for_ddl",
     "current_revision",
     "head_revision",
     "migrations_dir",
@@ -170,3 +171,20 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
 
     command.upgrade(alembic_config(conn), "head")
     return before, head_revision()
+
+
+def begin_for_ddl(conn: Connection) -> None:
+    """Make SQLite's DDL part of ``conn``'s transaction.
+
+    Python's sqlite3 driver opens a transaction only before INSERT, UPDATE or
+    DELETE: the CREATE and DROP statements of a revision ran and committed one by
+    one, so an upgrade killed half-way kept part of a revision and could not run
+    again. An explicit BEGIN (IMMEDIATE: the write lock up front) makes the whole
+    upgrade commit, or roll back, with the caller's transaction. Called by the
+    migration environment before any revision runs, whoever started it.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
