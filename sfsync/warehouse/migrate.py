@@ -167,10 +167,13 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
             f"(its newest is {head_revision()!r}): it was upgraded by a newer sfsync. "
             "Nothing was written"
         )
+    head = head_revision()
+    if before == head:  # nothing to do: no write lock taken (see begin_for_ddl)
+        return before, head
     from alembic import command
 
     command.upgrade(alembic_config(conn), "head")
-    return before, head_revision()
+    return before, head
 
 
 def begin_for_ddl(conn: Connection) -> None:

@@ -121,6 +121,23 @@ def test_an_upgrade_that_dies_half_way_leaves_the_schema_as_it_was(db_url: str) 
     warehouse.dispose()
 
 
+def test_an_upgrade_at_head_waits_for_no_writer(tmp_path: Path) -> None:
+    """The deployment examples run `sfsync db upgrade` before every run. At head it has
+    nothing to do, and must not wait for the write lock that a running audit holds for
+    its whole transaction (on SQLite a revision's DDL takes that lock up front)."""
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    warehouse = upgraded(url)
+    with warehouse.engine.connect() as writer:
+        writer.exec_driver_sql("BEGIN IMMEDIATE")
+        with warehouse.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout = 100")
+            conn.commit()
+            with conn.begin():
+                assert upgrade(conn) == (head_revision(), head_revision())
+        writer.rollback()
+    warehouse.dispose()
+
+
 def test_0003_leaves_room_on_the_finding_pages_of_postgresql_and_goes_back_down(
     db_url: str,
 ) -> None:
