@@ -624,3 +624,34 @@ def test_the_findings_a_night_writes_fire_no_trigger_on_postgresql(postgres_url:
     warehouse.dispose()
     assert sorted(written) == [1, 19], written  # one resolved, nineteen rewritten
     assert triggers == []
+
+
+@pytest.mark.postgres
+def test_the_result_table_is_analyzed_from_a_small_sample_on_postgresql(
+    postgres_url: str,
+) -> None:
+    """When some finding must change, the rule's result table is analyzed so that the
+    writes are planned on its real size: the planner needs its row count and how many
+    rows carry details, not histograms of JSON documents. ANALYZE reads 300 rows per
+    unit of the statistics target (30,000 by default): 50-100 ms for stale_last_modified
+    at 1,000,000 opportunities, against 11-15 ms for a target of 10."""
+    org = Org.standard()
+    for n in range(30):
+        org.opportunity(stage="Qualify", close_date=date(2024, 3, 1) + timedelta(days=n))
+    warehouse = new_warehouse(postgres_url)
+    load_org(warehouse, org)
+    targets: list[str] = []
+
+    def capture(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement == f"ANALYZE {_RESULT.name}":
+            targets.append(conn.exec_driver_sql("SHOW default_statistics_target").scalar_one())
+
+    event.listen(warehouse.engine, "before_cursor_execute", capture)
+    try:
+        run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["close_date_past"])
+    finally:
+        event.remove(warehouse.engine, "before_cursor_execute", capture)
+    with warehouse.engine.connect() as conn:  # the audit's setting ended with it
+        assert conn.exec_driver_sql("SHOW default_statistics_target").scalar_one() == "100"
+    warehouse.dispose()
+    assert targets == ["10"]
