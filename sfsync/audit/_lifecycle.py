@@ -235,6 +235,12 @@ class FindingMerger:
             # stale statistics the planner picks nested sequential scans (measured:
             # 26 s instead of 0.3 s at 50,000 opportunities).
             conn.exec_driver_sql("ANALYZE finding")
+        if self.dialect == "postgresql":
+            # From here on the only ANALYZE is of a rule's result table, whose writes
+            # need its row count and how many rows carry details, not histograms of
+            # JSON: 3,000 sampled rows instead of 30,000 (measured: 11-15 ms against
+            # 50-100 ms for stale_last_modified at 1,000,000 opportunities).
+            conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
 
     def merge(self, rule_id: str) -> RuleMerge:
         """Evaluate ``rule_id`` and merge its matches into ``finding``."""
