@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -401,6 +403,16 @@ def test_last_human_assumed_is_said_in_the_details(db_url: str) -> None:
     assert finding.details["last_human_modified_by_id"] is None
 
 
+@contextmanager
+def _listening(warehouse: Warehouse, name: str, hook: Any, **options: Any) -> Iterator[None]:
+    """``hook`` listens to the engine's ``name`` event for the block's duration."""
+    event.listen(warehouse.engine, name, hook, **options)
+    try:
+        yield
+    finally:
+        event.remove(warehouse.engine, name, hook)
+
+
 _STAGING = (
     f"INSERT INTO {_RESULT.name} ",
     f"CREATE TEMPORARY TABLE {_RESULT.name} ",
@@ -415,11 +427,8 @@ def _staging_statements(warehouse: Warehouse, rules: list[str]) -> list[tuple[st
         if statement.startswith(_STAGING):
             staged.append((statement, parameters))
 
-    event.listen(warehouse.engine, "before_cursor_execute", capture)
-    try:
+    with _listening(warehouse, "before_cursor_execute", capture):
         run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=rules)
-    finally:
-        event.remove(warehouse.engine, "before_cursor_execute", capture)
     return staged
 
 
@@ -494,11 +503,8 @@ def _statements(warehouse: Warehouse, audit: Any) -> list[str]:
     def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append(" ".join(statement.split()))
 
-    event.listen(warehouse.engine, "before_cursor_execute", capture)
-    try:
+    with _listening(warehouse, "before_cursor_execute", capture):
         audit()
-    finally:
-        event.remove(warehouse.engine, "before_cursor_execute", capture)
     return sent
 
 
@@ -614,13 +620,11 @@ def test_the_findings_a_night_writes_fire_no_trigger_on_postgresql(postgres_url:
             written.append(plan["Plan"]["Plans"][0]["Actual Rows"])
 
     written: list[int] = []
-    event.listen(warehouse.engine, "before_cursor_execute", explain, retval=True)
-    event.listen(warehouse.engine, "after_cursor_execute", collect)
-    try:
+    with (
+        _listening(warehouse, "before_cursor_execute", explain, retval=True),
+        _listening(warehouse, "after_cursor_execute", collect),
+    ):
         run_audit(warehouse, DEFAULTS, as_of=TODAY + timedelta(days=1), rules=["close_date_past"])
-    finally:
-        event.remove(warehouse.engine, "before_cursor_execute", explain)
-        event.remove(warehouse.engine, "after_cursor_execute", collect)
     warehouse.dispose()
     assert sorted(written) == [1, 19], written  # one resolved, nineteen rewritten
     assert triggers == []
@@ -646,11 +650,8 @@ def test_the_result_table_is_analyzed_from_a_small_sample_on_postgresql(
         if statement == f"ANALYZE {_RESULT.name}":
             targets.append(conn.exec_driver_sql("SHOW default_statistics_target").scalar_one())
 
-    event.listen(warehouse.engine, "before_cursor_execute", capture)
-    try:
+    with _listening(warehouse, "before_cursor_execute", capture):
         run_audit(warehouse, DEFAULTS, as_of=TODAY, rules=["close_date_past"])
-    finally:
-        event.remove(warehouse.engine, "before_cursor_execute", capture)
     with warehouse.engine.connect() as conn:  # the audit's setting ended with it
         assert conn.exec_driver_sql("SHOW default_statistics_target").scalar_one() == "100"
     warehouse.dispose()
