@@ -157,6 +157,7 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
     no recorded revision, is refused untouched.
     """
     before = current_revision(conn)
+    head = head_revision()
     if before is None:
         unrecorded = unrecorded_schema(conn)
         if unrecorded is not None:
@@ -164,10 +165,9 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
     if before is not None and not _known(before):
         raise SchemaError(
             f"the database is at revision {before!r}, which this sfsync does not know "
-            f"(its newest is {head_revision()!r}): it was upgraded by a newer sfsync. "
+            f"(its newest is {head!r}): it was upgraded by a newer sfsync. "
             "Nothing was written"
         )
-    head = head_revision()
     if before == head:  # nothing to do: no write lock taken (see begin_for_ddl)
         return before, head
     from alembic import command
