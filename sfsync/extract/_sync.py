@@ -827,6 +827,7 @@ class _Syncer:
                 on_job=remember_job,
                 job_id=job_id,
                 locator=locator,
+                expected_rows=outcome.total,
             )
             with self._writer(plan, outcome) as writer:
                 for chunk in prefetched(pages):

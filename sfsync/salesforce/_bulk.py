@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["BulkChunk", "BulkJobFailed", "BulkQuery"]
 
 log = get_logger()
+_clock = time.monotonic  # the polls' clock (tests own it)
 
 
 class BulkJobFailed(ApiError):
@@ -83,12 +84,19 @@ class _Iterable(io.RawIOBase):
 
 class BulkQuery:
     def __init__(
-        self, client: SalesforceClient, *, page_size: int, poll_s: float, timeout_s: float
+        self,
+        client: SalesforceClient,
+        *,
+        page_size: int,
+        poll_s: float,
+        timeout_s: float,
+        expected_rows: int | None = None,
     ) -> None:
         self.client = client
         self.page_size = page_size
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        self.expected_rows = expected_rows
         settings = client.settings
         self.http = httpx.Client(
             verify=client.tls,
@@ -194,11 +202,11 @@ class BulkQuery:
         Every wait between polls ends at once when a stop is requested.
         """
         delay = self.poll_s
-        give_up_at = time.monotonic() + self.timeout_s
+        give_up_at = _clock() + self.timeout_s
         pause = pause_first
         while True:
             if pause:
-                self.client.pause(min(delay, max(give_up_at - time.monotonic(), 0.0)))
+                self.client.pause(min(delay, max(give_up_at - _clock(), 0.0)))
             pause = True
             job = self._json("poll Bulk 2.0 query job", "GET", f"/{job_id}")
             state = job.get("state")
@@ -210,7 +218,7 @@ class BulkQuery:
                     f"Bulk 2.0 job {job_id} {state.lower()}: {reason}",
                     error_code=f"JOB_{state.upper()}",
                 )
-            if time.monotonic() >= give_up_at:
+            if _clock() >= give_up_at:
                 self._abort(job_id)
                 raise BulkJobFailed(
                     f"Bulk 2.0 job {job_id} was still {state} after {self.timeout_s:g}s "

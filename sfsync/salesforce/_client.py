@@ -572,6 +572,7 @@ class SalesforceClient:
         on_job: Callable[[str], None] | None = None,
         job_id: str | None = None,
         locator: str | None = None,
+        expected_rows: int | None = None,
     ) -> Iterator[BulkChunk]:
         """Stream a Bulk 2.0 query job's results as chunks of rows.
 
@@ -579,8 +580,15 @@ class SalesforceClient:
         the next page (None after the last). Pass ``job_id``/``locator`` to resume
         an earlier job where it stopped (locators stay valid while the job exists).
         A job not complete within ``timeout_s`` is aborted (:class:`BulkJobFailed`).
+        ``expected_rows``: how many rows the query should return (counted beforehand).
         """
-        bulk = BulkQuery(self, page_size=page_size, poll_s=poll_s, timeout_s=timeout_s)
+        bulk = BulkQuery(
+            self,
+            page_size=page_size,
+            poll_s=poll_s,
+            timeout_s=timeout_s,
+            expected_rows=expected_rows,
+        )
         yield from bulk.run(
             soql, include_deleted=include_deleted, on_job=on_job, job_id=job_id, locator=locator
         )

@@ -555,3 +555,103 @@ def test_a_client_builds_one_tls_context_for_its_logins_calls_and_bulk_jobs(
         list(sf.bulk_query("SELECT Id FROM Opportunity", poll_s=0.0))
     assert sf.relogins == 1
     assert len(built) == 1
+
+
+class _ProcessingJob:
+    """A Bulk job that Salesforce processes at a steady rate, on a clock the test owns.
+
+    Every call takes ``latency`` seconds (the server answers halfway through it); a pause
+    moves the clock on. ``numberRecordsProcessed`` rises linearly over ``delay`` seconds,
+    or stays 0 until the job completes when ``reports_progress`` is false.
+    """
+
+    def __init__(
+        self, rows: int, delay: float, *, latency: float = 0.2, reports_progress: bool = True
+    ) -> None:
+        self.rows, self.delay, self.latency = rows, delay, latency
+        self.reports_progress = reports_progress
+        self.now = 100.0
+        self.created: float | None = None
+        self.polls: list[tuple[float, str]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.now += self.latency / 2
+        answered = self.now
+        self.now += self.latency / 2
+        if request.method == "POST":
+            self.created = answered
+            return httpx.Response(200, json={"id": "750xx000000AAAA", "state": "UploadComplete"})
+        if request.url.path.endswith("/results"):
+            return httpx.Response(
+                200,
+                text='"Id"\n"006A"\n',
+                headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "1"},
+            )
+        assert self.created is not None
+        share = (answered - self.created) / self.delay
+        state = "JobComplete" if share >= 1 else "InProgress"
+        processed = self.rows if share >= 1 else int(self.rows * share)
+        self.polls.append((answered, state))
+        return httpx.Response(
+            200,
+            json={
+                "id": "750xx000000AAAA",
+                "state": state,
+                "numberRecordsProcessed": processed if self.reports_progress else 0,
+            },
+        )
+
+
+def _run_job(
+    monkeypatch: pytest.MonkeyPatch, job: _ProcessingJob, *, ahead: float | None = None
+) -> None:
+    monkeypatch.setattr("sfsync.salesforce._bulk._clock", job.clock)
+    sf = client(httpx_transport=httpx.MockTransport(job.handle))
+    sf.sleep = job.sleep
+    job_id = None
+    if ahead is not None:  # created ahead of its turn; other objects are pulled meanwhile
+        job_id = sf.bulk_create("SELECT Id FROM Opportunity")
+        job.now += ahead
+    chunks = list(
+        sf.bulk_query(
+            "SELECT Id FROM Opportunity",
+            poll_s=0.5,
+            job_id=job_id,
+            expected_rows=job.rows,
+        )
+    )
+    assert [row["Id"] for c in chunks for row in dicts(c)] == ["006A"]
+
+
+@pytest.mark.parametrize("ahead", [None, 3.0], ids=["new", "created-ahead"])
+def test_a_job_is_asked_again_when_its_progress_says_it_will_be_complete(
+    monkeypatch: pytest.MonkeyPatch, ahead: float | None
+) -> None:
+    """A 20 s job of 100,000 rows: polled once while in progress, then once more, and
+    found complete soon after it completes (a growing back-off polled it 8 times and
+    found it 4-8 s late)."""
+    job = _ProcessingJob(100_000, 20.0)
+    _run_job(monkeypatch, job, ahead=ahead)
+    assert job.created is not None
+    assert [state for _, state in job.polls] == ["InProgress", "JobComplete"]
+    found = job.polls[-1][0] - job.created
+    assert 20.0 <= found <= 20.0 + 0.5
+
+
+def test_a_job_that_reports_no_progress_is_polled_with_a_growing_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without ``numberRecordsProcessed`` rising, the pause grows by half up to 10 s."""
+    job = _ProcessingJob(100_000, 20.0, reports_progress=False)
+    _run_job(monkeypatch, job)
+    states = [state for _, state in job.polls]
+    assert states == ["InProgress"] * (len(states) - 1) + ["JobComplete"]
+    gaps = [b - a for (a, _), (b, _) in zip(job.polls, job.polls[1:], strict=False)]
+    assert gaps == sorted(gaps)
+    assert max(gaps) <= 10.0 + 0.2 + 1e-9
