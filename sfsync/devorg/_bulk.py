@@ -2,7 +2,8 @@
 
 A job's result is the query's snapshot, taken when the job is created; its state
 then moves ``UploadComplete`` → ``InProgress`` → ``JobComplete`` as the
-configured delay passes (zero: complete on the first poll). Result pages are
+configured delay passes (zero: complete on the first poll), its
+``numberRecordsProcessed`` rising steadily meanwhile. Result pages are
 streamed in blocks, so a million-row page never sits in memory.
 """
 
@@ -50,6 +51,16 @@ class _Job:
             return "JobComplete"
         return "InProgress"
 
+    def processed(self, state: str, delay: float) -> int:
+        """The records processed so far: all once complete, before that a steady share of
+        them as the delay passes (as Salesforce counts a job's records while it runs)."""
+        if state == "JobComplete":
+            return self.cursor.total
+        if state != "InProgress" or delay <= 0:
+            return 0
+        share = min((time.monotonic() - self.created) / delay, 1.0)
+        return min(int(self.cursor.total * share), max(self.cursor.total - 1, 0))
+
     def info(self, delay: float, *, full: bool, state: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
@@ -66,10 +77,9 @@ class _Job:
             "columnDelimiter": "COMMA",
         }
         if full:
-            done = data["state"] == "JobComplete"
             data.update(
                 jobType="V2Query",
-                numberRecordsProcessed=self.cursor.total if done else 0,
+                numberRecordsProcessed=self.processed(data["state"], delay),
                 retries=0,
                 totalProcessingTime=0,
                 isPkChunkingSupported=True,

@@ -82,6 +82,43 @@ class _Iterable(io.RawIOBase):
         return size
 
 
+_LONGEST_BACKOFF_S = 10.0
+_LONGEST_PAUSE_S = 120.0  # even a job whose progress says "an hour" is asked now and then
+
+
+class _Progress:
+    """When a job will be complete, from how fast its ``numberRecordsProcessed`` rises.
+
+    Salesforce counts the records a query job has processed while it is in progress;
+    with the rows the window holds (counted while planning) the rate tells when the job
+    will be done, so one more poll then finds it complete. Each observation is placed
+    halfway through its call (a job's creation, a poll): where the server answered, as
+    far as the client can tell. The pause runs from the answer's arrival, and the next
+    poll reaches the server half a call later, so it lands a round trip after the
+    estimate. A job that reports no progress, has processed all the rows counted (more
+    came since) or stalled gives no estimate.
+    """
+
+    __slots__ = ("done", "expected", "since")
+
+    def __init__(self, expected: int | None, created: float | None) -> None:
+        self.expected = expected
+        # The last observation: when (mid-call) and how many records were processed then.
+        self.since = created
+        self.done = 0
+
+    def observe(self, at: float, processed: Any) -> float | None:
+        """Seconds from ``at`` until the job should be complete, if its progress tells."""
+        if type(processed) is not int or processed < 0:
+            return None
+        since, done = self.since, self.done
+        self.since, self.done = at, processed
+        if since is None or self.expected is None or not done < processed < self.expected:
+            return None
+        rate = (processed - done) / max(at - since, 1e-6)
+        return (self.expected - processed) / rate
+
+
 class BulkQuery:
     def __init__(
         self,
@@ -175,6 +212,7 @@ class BulkQuery:
 
     def create(self, soql: str, *, include_deleted: bool) -> str:
         """Create the query job and return its id; Salesforce starts processing it at once."""
+        sent = _clock()
         job = self._json(
             "create Bulk 2.0 query job",
             "POST",
@@ -188,6 +226,7 @@ class BulkQuery:
             },
         )
         job_id = str(job["id"])
+        self.client.bulk_created[job_id] = (sent + _clock()) / 2
         log.info("bulk.job", job_id=job_id, operation=job.get("operation"))
         return job_id
 
@@ -197,17 +236,21 @@ class BulkQuery:
     def _wait(self, job_id: str, *, pause_first: bool = True) -> None:
         """Poll until the job completes; past ``timeout_s`` abort it and give it up.
 
-        Salesforce itself retries a query job for a long while (up to 15 attempts of
-        up to 10 minutes each) before failing it, so the default leaves it two hours.
-        Every wait between polls ends at once when a stop is requested.
+        While the job reports its progress, the next poll is timed for when that
+        progress says it will be complete (:class:`_Progress`); otherwise the pause
+        starts at ``poll_s`` and grows by half up to 10 s. Salesforce itself retries a
+        query job for a long while (up to 15 attempts of up to 10 minutes each) before
+        failing it, so the default leaves it two hours. Every wait between polls ends at
+        once when a stop is requested.
         """
         delay = self.poll_s
         give_up_at = _clock() + self.timeout_s
-        pause = pause_first
+        progress = _Progress(self.expected_rows, self.client.bulk_created.get(job_id))
+        pause = delay if pause_first else 0.0
         while True:
-            if pause:
-                self.client.pause(min(delay, max(give_up_at - _clock(), 0.0)))
-            pause = True
+            if pause > 0:
+                self.client.pause(min(pause, max(give_up_at - _clock(), 0.0)))
+            sent = _clock()
             job = self._json("poll Bulk 2.0 query job", "GET", f"/{job_id}")
             state = job.get("state")
             if state == "JobComplete":
@@ -225,7 +268,14 @@ class BulkQuery:
                     "(sync.bulk_timeout_s); it was aborted",
                     error_code="JOB_TIMEOUT",
                 )
-            delay = min(delay * 1.5, 10.0)
+            answered = _clock()
+            remaining = progress.observe((sent + answered) / 2, job.get("numberRecordsProcessed"))
+            if remaining is None:
+                pause = delay
+                delay = min(delay * 1.5, _LONGEST_BACKOFF_S)
+            else:
+                pause = min(max(remaining, self.poll_s / 4), _LONGEST_PAUSE_S)
+                log.debug("bulk.eta", job_id=job_id, seconds=round(remaining, 2))
 
     def _abort(self, job_id: str) -> None:
         """Ask Salesforce to stop working on a job we give up (best effort)."""

@@ -165,6 +165,8 @@ class SalesforceClient:
         self._lock = threading.Lock()
         self._describes: dict[str, dict[str, Any]] = {}
         self._last_headers: Any = {}
+        # Bulk jobs this client created: when the request to create each was sent.
+        self.bulk_created: dict[str, float] = {}
 
     # ------------------------------------------------------------------ connection
 

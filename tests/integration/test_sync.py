@@ -438,6 +438,33 @@ def test_every_bulk_job_is_created_before_the_other_objects_are_pulled(
     assert mismatches(org.org, org.settings, warehouse) == {}
 
 
+def test_a_bulk_job_in_progress_is_polled_again_when_its_progress_says_it_is_done(
+    running_org: OrgFactory,
+) -> None:
+    """Jobs that take 3 s: the first in turn is asked once while it runs and once when its
+    numberRecordsProcessed says it is complete; the others are complete by their turn. A
+    growing back-off from 0.1 s asked the first one 7 times."""
+    org = running_org(
+        800, extra={"sync": {"bulk_threshold": 500, "bulk_page_size": 1000, "bulk_poll_s": 0.1}}
+    )
+    org.server.bulk_delay = 3.0
+    try:
+        org.server.clear_requests()
+        warehouse = org.warehouse()
+        result = run_sync(warehouse, org.settings)
+    finally:
+        org.server.bulk_delay = 0.0
+    bulk = [n for n, r in result.objects.items() if r.mode == "bulk"]
+    assert len(bulk) >= 2, result.objects
+    polls = [
+        r.path.rsplit("/", 1)[1]
+        for r in org.server.requests
+        if r.method == "GET" and re.search(r"/jobs/query/[^/]+$", r.path)
+    ]
+    assert len(polls) <= len(bulk) + 1, polls
+    assert mismatches(org.org, org.settings, warehouse) == {}
+
+
 def test_faults_do_not_change_the_result(running_org: OrgFactory) -> None:
     """10% 5xx, 100 ms latency and sessions that expire mid-run: same warehouse, more calls."""
     org = running_org(

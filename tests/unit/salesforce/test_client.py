@@ -655,3 +655,31 @@ def test_a_job_that_reports_no_progress_is_polled_with_a_growing_pause(
     gaps = [b - a for (a, _), (b, _) in zip(job.polls, job.polls[1:], strict=False)]
     assert gaps == sorted(gaps)
     assert max(gaps) <= 10.0 + 0.2 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("expected", "created", "observations", "estimates"),
+    [
+        # 1,000 of 10,000 rows in 2 s: 18 s to go; then 3,000 by 10 s, 250 a second: 28 s
+        (10_000, 0.0, [(2.0, 1_000), (10.0, 3_000)], [18.0, 28.0]),
+        # a job not created by this client: its first poll is where the rate starts
+        (10_000, None, [(2.0, 1_000), (4.0, 2_000)], [None, 16.0]),
+        # stalled, then going on
+        (10_000, 0.0, [(2.0, 1_000), (4.0, 1_000), (6.0, 2_000)], [18.0, None, 16.0]),
+        # more rows than were counted, nothing counted, no progress reported, nonsense
+        (1_000, 0.0, [(2.0, 1_000), (4.0, 1_500)], [None, None]),
+        (None, 0.0, [(2.0, 1_000)], [None]),
+        (10_000, 0.0, [(2.0, 0), (4.0, None), (5.0, True), (6.0, "9"), (7.0, -1)], [None] * 5),
+    ],
+)
+def test_the_estimate_of_when_a_job_completes_reads_its_rate_between_two_observations(
+    expected: int | None,
+    created: float | None,
+    observations: list[tuple[float, Any]],
+    estimates: list[float | None],
+) -> None:
+    from sfsync.salesforce._bulk import _Progress
+
+    progress = _Progress(expected, created)
+    got = [progress.observe(at, processed) for at, processed in observations]
+    assert got == pytest.approx(estimates)
