@@ -562,7 +562,7 @@ class _Syncer:
                 continue
             assert plan.watermark_field is not None
             conditions = windows[name].conditions(plan.watermark_field)
-            if self._first_page_ahead(states[name], windows[name]):
+            if self._first_page_ahead(plan, states[name], windows[name]):
                 query = plan.soql(*conditions)
                 self._first_pages.add(name)
             else:
@@ -574,11 +574,14 @@ class _Syncer:
                 requests.append((f"deleted:{name}", path))
         return requests
 
-    def _first_page_ahead(self, state: SyncState, window: _Window) -> bool:
-        """Whether the planning composite asks for the window's first page (a nightly window,
-        usually small) rather than its count (a first or full pull, or a Bulk job to resume:
-        their first page would be thrown away for the Bulk job's)."""
-        return window.lower is not None and not state.resume
+    def _first_page_ahead(self, plan: ObjectPlan, state: SyncState, window: _Window) -> bool:
+        """Whether the planning composite asks for the window's first page rather than its
+        count: for a nightly window (usually small), and for any window of an object that
+        never goes through Bulk. A first or full pull of a Bulk object, or a Bulk job to
+        resume, asks the count: their first page would be thrown away for the job's."""
+        if state.resume:
+            return False
+        return window.lower is not None or not plan.spec.bulk
 
     def _deleted_start(self, state: SyncState, now: datetime) -> datetime | None:
         """Where getDeleted should start, or None when it cannot or need not be used."""
