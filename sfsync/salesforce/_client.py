@@ -165,7 +165,7 @@ class SalesforceClient:
         self._lock = threading.Lock()
         self._describes: dict[str, dict[str, Any]] = {}
         self._last_headers: Any = {}
-        # Bulk jobs this client created: when the request to create each was sent.
+        # Bulk jobs this client created: about when Salesforce created each (mid-call).
         self.bulk_created: dict[str, float] = {}
 
     # ------------------------------------------------------------------ connection
