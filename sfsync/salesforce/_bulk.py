@@ -252,6 +252,7 @@ class BulkQuery:
                 self.client.pause(min(pause, max(give_up_at - _clock(), 0.0)))
             sent = _clock()
             job = self._json("poll Bulk 2.0 query job", "GET", f"/{job_id}")
+            answered = _clock()
             state = job.get("state")
             if state == "JobComplete":
                 return
@@ -261,14 +262,13 @@ class BulkQuery:
                     f"Bulk 2.0 job {job_id} {state.lower()}: {reason}",
                     error_code=f"JOB_{state.upper()}",
                 )
-            if _clock() >= give_up_at:
+            if answered >= give_up_at:
                 self._abort(job_id)
                 raise BulkJobFailed(
                     f"Bulk 2.0 job {job_id} was still {state} after {self.timeout_s:g}s "
                     "(sync.bulk_timeout_s); it was aborted",
                     error_code="JOB_TIMEOUT",
                 )
-            answered = _clock()
             remaining = progress.observe((sent + answered) / 2, job.get("numberRecordsProcessed"))
             if remaining is None:
                 pause = delay
