@@ -58,7 +58,7 @@ class _Job:
             return self.cursor.total
         if state != "InProgress" or delay <= 0:
             return 0
-        share = min((time.monotonic() - self.created) / delay, 1.0)
+        share = (time.monotonic() - self.created) / delay
         return min(int(self.cursor.total * share), max(self.cursor.total - 1, 0))
 
     def info(self, delay: float, *, full: bool, state: str | None = None) -> dict[str, Any]:
